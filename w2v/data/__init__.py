@@ -1,0 +1,1 @@
+"""Getting text in: download, vocabulary, encoded corpus, training batches."""
