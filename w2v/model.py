@@ -1,0 +1,79 @@
+"""Skip-gram with negative sampling: two embedding tables and a masked sigmoid cross-entropy."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from w2v.data.batcher import Batch, context_offsets
+
+
+class SkipGram(nn.Module):
+    """A center-word table and a context-word table; the score of a pair is their dot product."""
+
+    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.center = nn.Embedding(vocab_size, dim)
+        self.context = nn.Embedding(vocab_size, dim)
+        with torch.no_grad():
+            # word2vec's start: centers uniform in [-0.5/dim, 0.5/dim), contexts zero
+            self.center.weight.copy_((torch.rand(vocab_size, dim, generator=generator) - 0.5) / dim)
+            self.context.weight.zero_()
+
+    def forward(self, centers: Tensor, contexts_negatives: Tensor) -> Tensor:
+        """Logits [B, L]: each center against each word of its row of contexts_negatives."""
+        v = self.center(centers).unsqueeze(1)  # [B, 1, d]
+        u = self.context(contexts_negatives)  # [B, L, d]
+        return torch.bmm(v, u.transpose(1, 2)).squeeze(1)
+
+    def sgd_step(self, batch: Batch, lr: float | Tensor) -> tuple[Tensor, Tensor]:
+        """One SGD step on a compact batch: lr times the gradient of the summed masked loss.
+
+        Computes what `masked_bce(self(*dense[:2]), labels, mask)` with reduction "sum" and
+        autograd would, without materialising the [B, L, d] rows: context slots are shifted
+        views of the batch's token stream, noise slots one matrix product per group.
+        Returns (summed loss, number of unmasked slots) as tensors, without syncing the device.
+        """
+        center_w, context_w = self.center.weight.data, self.context.weight.data
+        size, window = batch.centers.shape[0], batch.window
+        groups = batch.noise.shape[0]
+        v = center_w.index_select(0, batch.centers)  # [B, d]
+        u_stream = context_w.index_select(0, batch.stream)  # [B + 2w, d]
+        u_noise = context_w.index_select(0, batch.noise.reshape(-1)).view(groups, -1, v.shape[1])
+        shifts = [window + offset for offset in context_offsets(window)]
+
+        context_logits = torch.stack([(v * u_stream[s:s + size]).sum(1) for s in shifts], dim=1)
+        v_groups = v.view(groups, -1, v.shape[1])
+        noise_logits = torch.bmm(v_groups, u_noise.transpose(1, 2)).view(size, -1)
+
+        # d(BCE)/d(logit) is sigmoid(x) - label
+        g_context = (torch.sigmoid(context_logits) - 1) * batch.context_mask
+        g_noise = torch.sigmoid(noise_logits) * batch.noise_mask
+        loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
+            (F.softplus(noise_logits) * batch.noise_mask).sum()
+        count = batch.context_mask.sum() + batch.noise_mask.sum()
+
+        g_noise_groups = g_noise.view(groups, -1, g_noise.shape[1])
+        grad_v = torch.bmm(g_noise_groups, u_noise).view(size, -1)
+        grad_u_stream = torch.zeros_like(u_stream)
+        for j, s in enumerate(shifts):
+            g = g_context[:, j:j + 1]
+            grad_v.addcmul_(g, u_stream[s:s + size])
+            grad_u_stream[s:s + size].addcmul_(g, v)
+        grad_u_noise = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, v.shape[1])
+
+        center_w.index_add_(0, batch.centers, grad_v, alpha=-lr)
+        context_w.index_add_(0, torch.cat([batch.stream, batch.noise.reshape(-1)]),
+                             torch.cat([grad_u_stream, grad_u_noise]), alpha=-lr)
+        return loss, count
+
+
+def masked_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
+    """The seed's loss: sigmoid cross-entropy where mask is 0 contributes neither loss nor gradient.
+
+    "sum" adds every unmasked term (the objective SGD follows); "mean" averages per unmasked term.
+    """
+    terms = F.binary_cross_entropy_with_logits(logits, labels, weight=mask, reduction="none")
+    total = terms.sum()
+    return total if reduction == "sum" else total / mask.sum().clamp(min=1)

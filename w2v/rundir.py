@@ -1,0 +1,57 @@
+"""The run directory: what a training run leaves behind, and finding the one a command means.
+
+Layout (format "w2v-run", version 1):
+    vectors.npy     float32 [vocab, dim], the center-word table: the word vectors
+    vocab.tsv       word<TAB>count, line i is word id i (copied from the dataset)
+    config.json     the resolved TrainConfig
+    metrics.jsonl   one JSON object per logged step: step, epoch, words, loss, lr, words_per_s, seconds
+    checkpoint.pt   both tables and the position in training, for --resume
+    run.json        what the run is: dataset, device, times, speeds, final loss, status
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from w2v.errors import W2VError
+
+RUN_FORMAT = "w2v-run"
+RUN_VERSION = 1
+RUNS_ROOT = Path("runs")
+
+
+def is_run(path: Path) -> bool:
+    return (path / "run.json").is_file()
+
+
+def new_run_dir(root: Path, name: str) -> Path:
+    """root/name, or root/name-2, root/name-3, ... whichever does not exist yet."""
+    candidate, n = root / name, 1
+    while candidate.exists():
+        n += 1
+        candidate = root / f"{name}-{n}"
+    return candidate
+
+
+def find_run(path: Path | None, root: Path = RUNS_ROOT) -> Path:
+    """A run directory itself, or the most recent run inside a folder of runs (default ./runs)."""
+    where = root if path is None else Path(path)
+    if is_run(where):
+        return where
+    runs = [p for p in where.iterdir() if is_run(p)] if where.is_dir() else []
+    if not runs:
+        hint = "train one with 'w2v train'" if path is None else "pass a run directory with --run"
+        raise W2VError(f"no training run found in {where}/; {hint}")
+    return max(runs, key=lambda p: (p / "run.json").stat().st_mtime)
+
+
+def read_run_info(run: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise W2VError(f"{run}/run.json is missing or damaged ({e}); train the run again") from None
+    if info.get("format") != RUN_FORMAT or info.get("version") != RUN_VERSION:
+        raise W2VError(f"{run} is not a w2v run of format version {RUN_VERSION}")
+    return info
