@@ -25,7 +25,7 @@ import numpy as np
 
 from w2v.errors import W2VError
 
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 2 << 20
 # A longer run without white space is no text corpus; refusing it bounds memory.
 MAX_WORD_BYTES = 64 << 20
 WHITESPACE = (b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c")
