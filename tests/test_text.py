@@ -1,0 +1,153 @@
+import gzip
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import make_zip
+
+from w2v.data import text as text_module
+from w2v.data.text import TextFile, open_text_file, split_lines
+from w2v.errors import W2VError
+
+CORPUS = "the cat sat\n\non the  mat\nthe end\n"
+
+
+def read_all(source: TextFile, chunk_bytes: int = 1 << 20) -> str:
+    return "".join(chunk.text for chunk in source.chunks(chunk_bytes))
+
+
+@settings(max_examples=60)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab é\n\t\r"), max_size=200),
+    chunk_bytes=st.integers(1, 40),
+)
+def test_chunks_end_at_white_space_and_reassemble(
+    tmp_path_factory: pytest.TempPathFactory, text: str, chunk_bytes: int
+) -> None:
+    path = tmp_path_factory.mktemp("chunks") / "corpus.txt"
+    path.write_text(text, encoding="utf-8", newline="")
+
+    chunks = list(TextFile(path).chunks(chunk_bytes))
+
+    assert "".join(c.text for c in chunks) == text
+    assert all(c.text[-1].isspace() for c in chunks[:-1])
+    assert [t for c in chunks for t in c.text.split()] == text.split()
+    assert sum(c.nbytes for c in chunks) == len(text.encode())
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    # Two bad bytes, plus a genuine U+FFFD that must not be counted.
+    path.write_bytes(b"caf\xe9 \xff ok \xef\xbf\xbd\n")
+
+    chunks = list(TextFile(path).chunks())
+
+    assert "".join(c.text for c in chunks) == "caf\ufffd \ufffd ok \ufffd\n"
+    assert sum(c.replaced for c in chunks) == 2
+
+
+def test_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfhello world\n")
+    assert read_all(TextFile(path)) == "hello world\n"
+
+
+def test_gzip_and_zip_read_like_plain_text(tmp_path: Path) -> None:
+    data = CORPUS.encode()
+    plain = tmp_path / "c.txt"
+    plain.write_bytes(data)
+    packed = tmp_path / "c.txt.gz"
+    packed.write_bytes(gzip.compress(data))
+    archive = make_zip(tmp_path / "c.zip", {"folder/": b"", "folder/c.txt": data})
+
+    sources = [open_text_file(p) for p in (plain, packed, archive)]
+
+    assert [read_all(s) for s in sources] == [CORPUS] * 3
+    assert sources[2].member == "folder/c.txt"
+    assert [s.size for s in sources] == [len(data), None, len(data)]
+
+
+def test_zip_with_several_files_is_refused_with_a_listing(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "two.zip", {"a.txt": b"a\n", "b.txt": b"b\n"})
+    with pytest.raises(W2VError, match=r"exactly one file, it holds 2: a.txt, b.txt"):
+        open_text_file(archive)
+
+
+def test_empty_zip_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(W2VError, match="it holds 0"):
+        open_text_file(make_zip(tmp_path / "empty.zip", {}))
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/etc/evil", "..\\evil"])
+def test_zip_member_with_unsafe_name_is_refused(tmp_path: Path, name: str) -> None:
+    archive = make_zip(tmp_path / "bad.zip", {name: b"evil\n"})
+    with pytest.raises(W2VError, match="unsafe name"):
+        open_text_file(archive)
+
+
+def test_zip_symlink_member_is_refused(tmp_path: Path) -> None:
+    link = zipfile.ZipInfo("link.txt")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(tmp_path / "link.zip", "w") as archive:
+        archive.writestr(link, "/etc/passwd")
+    with pytest.raises(W2VError, match="symbolic link"):
+        open_text_file(tmp_path / "link.zip")
+
+
+def test_truncated_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(CORPUS.encode() * 50)[:-30])
+    with pytest.raises(W2VError, match="damaged or incomplete"):
+        read_all(open_text_file(path))
+
+
+def test_gzip_that_is_not_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "plain.gz"
+    path.write_text(CORPUS)
+    with pytest.raises(W2VError, match=r"cannot read .*plain.gz"):
+        read_all(open_text_file(path))
+
+
+def test_truncated_zip(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "c.zip", {"c.txt": CORPUS.encode()})
+    archive.write_bytes(archive.read_bytes()[:40])
+    with pytest.raises(W2VError, match="damaged"):
+        open_text_file(archive)
+
+
+def test_zip_member_with_bad_checksum(tmp_path: Path) -> None:
+    data = CORPUS.encode()
+    with zipfile.ZipFile(tmp_path / "c.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("c.txt", data)
+    raw = (tmp_path / "c.zip").read_bytes()
+    (tmp_path / "c.zip").write_bytes(raw.replace(b"the cat", b"the dog"))
+    with pytest.raises(W2VError, match="CRC"):
+        read_all(open_text_file(tmp_path / "c.zip"))
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(W2VError, match="no such file"):
+        open_text_file(tmp_path / "nope.txt")
+    with pytest.raises(W2VError, match="not a file"):
+        open_text_file(tmp_path)
+
+
+def test_endless_run_without_white_space_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(text_module, "MAX_WORD_BYTES", 100)
+    path = tmp_path / "binary.txt"
+    path.write_bytes(b"x" * 500)
+    with pytest.raises(W2VError, match="without white space"):
+        read_all(TextFile(path), chunk_bytes=64)
+
+
+def test_split_lines() -> None:
+    tokens, lengths = split_lines("a b\n\n c \td e\nf")
+    assert tokens == ["a", "b", "c", "d", "e", "f"]
+    assert lengths.tolist() == [2, 0, 3, 1]
+    assert lengths.dtype == np.int64

@@ -1,0 +1,90 @@
+"""The vocabulary: the words kept for training, their counts, and word <-> id.
+
+Ids follow the count, most frequent word first; equal counts are ordered by the words
+themselves, so the same counts always give the same ids. On disk it is `vocab.tsv`, UTF-8,
+line i holding `word<TAB>count` for id i.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from w2v.atomic import atomic_path
+from w2v.errors import W2VError
+
+
+class Vocab:
+    """Words in id order with their corpus counts."""
+
+    def __init__(self, words: list[str], counts: np.ndarray) -> None:
+        if len(words) != len(counts):
+            raise ValueError(f"{len(words)} words but {len(counts)} counts")
+        self.words = words
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.index = {word: i for i, word in enumerate(words)}
+        if len(self.index) != len(words):
+            raise ValueError("duplicate words")
+
+    @classmethod
+    def build(
+        cls, counts: Mapping[str, int], min_count: int = 10, max_vocab: int | None = None
+    ) -> Vocab:
+        """Keep the words seen at least `min_count` times, at most `max_vocab` of the commonest."""
+        if min_count < 1:
+            raise W2VError(f"--min-count must be at least 1, not {min_count}")
+        if max_vocab is not None and max_vocab < 1:
+            raise W2VError(f"--max-vocab must be at least 1, not {max_vocab}")
+        if not counts:
+            raise W2VError("the corpus has no words")
+        kept = [(word, n) for word, n in counts.items() if n >= min_count]
+        if not kept:
+            word, top = max(counts.items(), key=lambda item: item[1])
+            raise W2VError(
+                f"no word occurs {min_count} times or more (the commonest, {word!r}, occurs "
+                f"{top} times); use a lower --min-count, at most {top}"
+            )
+        kept.sort(key=lambda item: (-item[1], item[0]))
+        kept = kept[:max_vocab]
+        return cls([word for word, _ in kept], np.array([n for _, n in kept], dtype=np.int64))
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(f"{word}\t{n}\n" for word, n in zip(self.words, self.counts.tolist()))
+
+    @classmethod
+    def load(cls, path: Path) -> Vocab:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise W2VError(f"cannot read the vocabulary {path}: {exc}") from exc
+        if lines[-1] == "":
+            lines.pop()
+        words, counts = [], []
+        for number, line in enumerate(lines, start=1):
+            word, tab, count = line.partition("\t")
+            if not (word and tab and count.isascii() and count.isdigit()):
+                raise W2VError(f"{path}, line {number}: expected 'word<TAB>count', got {line!r}")
+            words.append(word)
+            counts.append(int(count))
+        if len(set(words)) != len(words):
+            raise W2VError(f"{path} lists a word twice")
+        return cls(words, np.array(counts, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    def __getitem__(self, word: str) -> int:
+        return self.index[word]
+
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        """Ids of `tokens` as int32, -1 for words not in the vocabulary."""
+        # map() runs the dict lookups in C: no Python-level loop per token.
+        ids = map(self.index.get, tokens, itertools.repeat(-1))
+        return np.fromiter(ids, dtype=np.int32, count=len(tokens))
