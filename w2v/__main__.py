@@ -1,3 +1,3 @@
-from w2v.cli import app
+from w2v.cli import main
 
-app()
+main()

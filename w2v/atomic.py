@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def _default_mode(base: int) -> int:
+    """base with the process umask applied: what open() or mkdir() would have given."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
 
 
 @contextlib.contextmanager
@@ -17,6 +25,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(_default_mode(0o666))
     try:
         yield tmp
         os.replace(tmp, target)
@@ -31,11 +40,10 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     An existing `path` is replaced only after the new one is complete.
     """
-    import shutil
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(_default_mode(0o777))
     try:
         yield tmp
         if target.exists():

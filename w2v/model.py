@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,27 +30,34 @@ class SkipGram(nn.Module):
         u = self.context(contexts_negatives)  # [B, L, d]
         return torch.bmm(v, u.transpose(1, 2)).squeeze(1)
 
-    def sgd_step(self, batch: Batch, lr: float | Tensor) -> tuple[Tensor, Tensor]:
-        """One SGD step on a compact batch: lr times the gradient of the summed masked loss.
+    def sgd_step(self, batch: Batch, lr: float) -> tuple[Tensor, Tensor]:
+        """One SGD step: lr times the gradient of the summed masked loss. Returns (loss, count)."""
+        step = self.gradients(batch)
+        self.apply_center([step], lr)
+        self.apply_context([step], lr)
+        return step.loss, step.count
 
-        Computes what `masked_bce(self(*dense[:2]), labels, mask)` with reduction "sum" and
-        autograd would, without materialising the [B, L, d] rows: context slots are shifted
-        views of the batch's token stream, noise slots one matrix product per group.
-        Returns (summed loss, number of unmasked slots) as tensors, without syncing the device.
+    @torch.no_grad()
+    def gradients(self, batch: Batch) -> Gradients:
+        """The gradient of the summed masked loss on a compact batch; reads the tables only.
+
+        Computes what `masked_bce(self(*dense[:2]), labels, mask, "sum")` and autograd would,
+        without materialising the [B, L, d] rows: context slots are shifted views of the batch's
+        token stream, noise slots one matrix product per group of centers.
         """
-        center_w, context_w = self.center.weight.data, self.context.weight.data
-        size, window = batch.centers.shape[0], batch.window
+        center_w, context_w = self.center.weight, self.context.weight
+        size, window, dim = batch.centers.shape[0], batch.window, center_w.shape[1]
         groups = batch.noise.shape[0]
         v = center_w.index_select(0, batch.centers)  # [B, d]
         u_stream = context_w.index_select(0, batch.stream)  # [B + 2w, d]
-        u_noise = context_w.index_select(0, batch.noise.reshape(-1)).view(groups, -1, v.shape[1])
+        u_noise = context_w.index_select(0, batch.noise.reshape(-1)).view(groups, -1, dim)
         shifts = [window + offset for offset in context_offsets(window)]
 
         context_logits = torch.stack([(v * u_stream[s:s + size]).sum(1) for s in shifts], dim=1)
-        v_groups = v.view(groups, -1, v.shape[1])
+        v_groups = v.view(groups, -1, dim)
         noise_logits = torch.bmm(v_groups, u_noise.transpose(1, 2)).view(size, -1)
 
-        # d(BCE)/d(logit) is sigmoid(x) - label
+        # d(BCE)/d(logit) is sigmoid(logit) - label
         g_context = (torch.sigmoid(context_logits) - 1) * batch.context_mask
         g_noise = torch.sigmoid(noise_logits) * batch.noise_mask
         loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
@@ -55,18 +65,37 @@ class SkipGram(nn.Module):
         count = batch.context_mask.sum() + batch.noise_mask.sum()
 
         g_noise_groups = g_noise.view(groups, -1, g_noise.shape[1])
-        grad_v = torch.bmm(g_noise_groups, u_noise).view(size, -1)
+        grad_v = torch.bmm(g_noise_groups, u_noise).view(size, dim)
         grad_u_stream = torch.zeros_like(u_stream)
         for j, s in enumerate(shifts):
             g = g_context[:, j:j + 1]
             grad_v.addcmul_(g, u_stream[s:s + size])
             grad_u_stream[s:s + size].addcmul_(g, v)
-        grad_u_noise = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, v.shape[1])
+        grad_u_noise = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
+        return Gradients(batch.centers, grad_v, torch.cat([batch.stream, batch.noise.reshape(-1)]),
+                         torch.cat([grad_u_stream, grad_u_noise]), loss, count)
 
-        center_w.index_add_(0, batch.centers, grad_v, alpha=-lr)
-        context_w.index_add_(0, torch.cat([batch.stream, batch.noise.reshape(-1)]),
-                             torch.cat([grad_u_stream, grad_u_noise]), alpha=-lr)
-        return loss, count
+    @torch.no_grad()
+    def apply_center(self, steps: Sequence[Gradients], lr: float) -> None:
+        for step in steps:
+            self.center.weight.index_add_(0, step.centers, step.center_grad, alpha=-lr)
+
+    @torch.no_grad()
+    def apply_context(self, steps: Sequence[Gradients], lr: float) -> None:
+        for step in steps:
+            self.context.weight.index_add_(0, step.context_ids, step.context_grad, alpha=-lr)
+
+
+@dataclass
+class Gradients:
+    """Row gradients of both tables for one batch, and the batch's summed loss."""
+
+    centers: Tensor  # [B] rows of the center table
+    center_grad: Tensor  # [B, d]
+    context_ids: Tensor  # [R] rows of the context table
+    context_grad: Tensor  # [R, d]
+    loss: Tensor  # summed masked loss
+    count: Tensor  # unmasked slots
 
 
 def masked_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import signal
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from w2v.atomic import atomic_path
-from w2v.config import TrainConfig
-from w2v.data.batcher import Batcher
-from w2v.errors import W2VError
+from w2v.config import TrainConfig, load_config
+from w2v.data.batcher import Batch, Batcher
+from w2v.data.corpus import find_dataset, open_dataset
+from w2v.errors import Interrupted, W2VError
 from w2v.model import SkipGram
-from w2v.rundir import RUN_FORMAT, RUN_VERSION
+from w2v.rundir import (
+    RUN_FORMAT,
+    RUN_VERSION,
+    RUNS_ROOT,
+    find_run,
+    is_run,
+    new_run_dir,
+    read_run_info,
+)
 
 
 class Vocabulary(Protocol):
@@ -40,10 +52,6 @@ class PreparedData(Protocol):
     meta: dict[str, Any]
 
 
-class Interrupted(W2VError):
-    """Training stopped on a signal after writing a checkpoint."""
-
-
 @dataclass
 class Position:
     """Where training stands: the next batch to run and what has been done before it."""
@@ -51,7 +59,7 @@ class Position:
     epoch: int = 0
     chunk: int = 0
     batch: int = 0
-    words: float = 0.0
+    words: int = 0
     centers: int = 0
     steps: int = 0
     seconds: float = 0.0
@@ -89,6 +97,11 @@ def resolve_device(name: str) -> torch.device:
     raise W2VError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
 
 
+def cpu_threads() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def learning_rate(config: TrainConfig, words_done: float, total_words: float) -> float:
     """word2vec's schedule: linear from lr down to lr * min_lr_ratio over all epochs."""
     return config.lr * max(config.min_lr_ratio, 1.0 - words_done / total_words)
@@ -97,8 +110,9 @@ def learning_rate(config: TrainConfig, words_done: float, total_words: float) ->
 class Trainer:
     def __init__(self, data: PreparedData, config: TrainConfig, run_dir: Path,
                  device: torch.device, position: Position | None = None,
-                 model: SkipGram | None = None) -> None:
+                 model: SkipGram | None = None, threads: int | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
+        self.threads = 1 if device.type != "cpu" else (threads or cpu_threads())
         self.batcher = Batcher(data.tokens, data.offsets, data.vocab.counts, config, device)
         if model is None:
             generator = torch.Generator().manual_seed(config.seed)
@@ -112,7 +126,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.position.steps == 0:
             self._write_start_files()
-        with self._signals_caught():
+        self._write_run_info("running", self._result(math.nan))
+        with self._signals_caught(), self._thread_pool():
             last_loss = self._loop(progress)
         self._write_vectors()
         result = self._result(last_loss)
@@ -133,7 +148,7 @@ class Trainer:
                                              pos.batch if epoch == pos.epoch else 0)
                 for chunk, index, batch in batches:
                     lr = learning_rate(cfg, pos.words, self.total_words)
-                    loss, count = self.model.sgd_step(batch, lr)
+                    loss, count = self._step(batch, lr)
                     loss_sum += loss
                     count_sum += count
                     pos.epoch, pos.chunk, pos.batch = epoch, chunk, index + 1
@@ -157,6 +172,37 @@ class Trainer:
             if count_sum.item() > 0:
                 last_loss = (loss_sum / count_sum).item()
         return last_loss
+
+    def _step(self, batch: Batch, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step; on a multi-core CPU, one thread per slice of the batch.
+
+        Every slice's gradient is taken from the same tables and the updates are applied in a
+        fixed order, so the result does not depend on thread timing.
+        """
+        if self._pool is None:
+            return self.model.sgd_step(batch, lr)
+        parts = batch.split(self.threads)
+        pending = [self._pool.submit(self.model.gradients, part) for part in parts[1:]]
+        steps = [self.model.gradients(parts[0])] + [p.result() for p in pending]
+        context_done = self._pool.submit(self.model.apply_context, steps, lr)
+        self.model.apply_center(steps, lr)
+        context_done.result()
+        return sum(s.loss for s in steps), sum(s.count for s in steps)
+
+    @contextmanager
+    def _thread_pool(self) -> Iterator[None]:
+        """Python threads over single-threaded ops: small ops pay no fork-join at every call."""
+        if self.threads <= 1:
+            self._pool = None
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        with ThreadPoolExecutor(self.threads - 1) as self._pool:
+            try:
+                yield
+            finally:
+                torch.set_num_threads(previous)
 
     def _log(self, metrics: Any, bar: tqdm, loss: float, lr: float) -> None:
         pos = self.position
@@ -222,9 +268,8 @@ class Trainer:
         (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     def _write_vectors(self) -> None:
-        with atomic_path(self.run_dir / "vectors.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, self.model.center.weight.detach().cpu().numpy())
+        with atomic_path(self.run_dir / "vectors.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, self.model.center.weight.detach().cpu().numpy())
 
     def _result(self, loss: float) -> TrainResult:
         pos = self.position
@@ -242,7 +287,7 @@ class Trainer:
             "seconds": round(result.seconds, 3), "words": round(self.position.words),
             "words_per_s": round(result.words_per_s), "centers_per_s": round(result.centers_per_s),
             "final_loss": None if math.isnan(result.loss) else round(result.loss, 6),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         with atomic_path(self.run_dir / "run.json") as tmp:
             tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -258,6 +303,47 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Position, dict[str, 
         return state["config"], position, tables
     except FileNotFoundError:
         raise W2VError(f"no checkpoint in {run_dir}; start a new run without --resume") from None
-    except Exception as e:  # a damaged file can fail in many ways inside torch.load
+    except Exception as e:  # noqa: BLE001 (a damaged file fails in many ways inside torch.load)
         raise W2VError(f"the checkpoint {path} is damaged ({type(e).__name__}); "
                        f"start a new run without --resume") from None
+
+
+def start_run(data: Path | None, run_dir: Path | None, config_file: Path | None,
+              overrides: dict[str, Any], device: str, progress: bool = True) -> TrainResult:
+    """Train a new run on a prepared dataset (default: the most recent one under ./data)."""
+    config = load_config(config_file, **overrides)
+    dataset = open_dataset(find_dataset(data))
+    if run_dir is None:
+        run_dir = new_run_dir(RUNS_ROOT, dataset.path.name)
+    elif is_run(run_dir):
+        raise W2VError(f"{run_dir} already holds a run; continue it with --resume, "
+                       f"or choose another --run-dir")
+    return Trainer(dataset, config, run_dir, resolve_device(device)).run(progress)
+
+
+def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None,
+               overrides: dict[str, Any], device: str, force: bool,
+               progress: bool = True) -> TrainResult:
+    """Continue a run from its checkpoint; settings that differ need force."""
+    run = find_run(run_dir)
+    info = read_run_info(run)
+    saved, position, tables = load_checkpoint(run)
+    config = TrainConfig(**saved)
+    asked = load_config(config_file, **overrides).to_dict() if config_file else overrides
+    changed = {k: v for k, v in asked.items() if v is not None and saved.get(k) != v}
+    if changed and not force:
+        names = ", ".join(f"{k} ({saved.get(k)} -> {v})" for k, v in changed.items())
+        raise W2VError(f"--resume with settings that differ from the checkpoint's: {names}; "
+                       f"drop them, or add --force to continue with them")
+    config = config.replace(**changed)
+    dataset = open_dataset(find_dataset(data if data is not None else Path(info["dataset"])))
+    if len(dataset.vocab.words) != tables["center"].shape[0]:
+        raise W2VError(f"the dataset {dataset.path} has {len(dataset.vocab.words)} words but the "
+                       f"run was trained on {tables['center'].shape[0]}; give the run's dataset "
+                       f"with --data")
+    model = SkipGram(tables["center"].shape[0], tables["center"].shape[1])
+    with torch.no_grad():
+        model.center.weight.copy_(tables["center"])
+        model.context.weight.copy_(tables["context"])
+    trainer = Trainer(dataset, config, run, resolve_device(device), position, model)
+    return trainer.run(progress)

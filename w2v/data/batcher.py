@@ -68,7 +68,7 @@ class Batch:
     context_mask: Tensor  # [B, 2*window] 1.0 where the slot holds a real context
     noise: Tensor  # [B // group_size, 2*window*negatives] noise words, one pool per group
     noise_mask: Tensor  # [B, 2*window*negatives] 1.0 where the slot is used
-    words: float  # corpus words (before subsampling) this batch stands for
+    words: int  # corpus words (before subsampling) this batch stands for
     centers_count: int  # centers that are not padding
 
     @property
@@ -85,6 +85,15 @@ class Batch:
         offsets = torch.tensor(context_offsets(self.window), device=self.stream.device)
         positions = torch.arange(size, device=self.stream.device)[:, None] + self.window + offsets
         return self.stream[positions]
+
+    def split(self, parts: int) -> list[Batch]:
+        """Consecutive slices of whole groups; their gradients add up to the whole batch's."""
+        size, w, g = self.centers.shape[0], self.window, self.group_size
+        step = -(-(size // g) // parts) * g
+        return [Batch(self.centers[lo:lo + step], self.stream[lo:lo + step + 2 * w],
+                      self.context_mask[lo:lo + step], self.noise[lo // g:(lo + step) // g],
+                      self.noise_mask[lo:lo + step], 0, 0)
+                for lo in range(0, size, step)]
 
     def dense(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The seed's layout: (centers, contexts_negatives, mask, labels), each row one center."""
@@ -185,4 +194,5 @@ class Batcher:
         noise_mask = (slots < used).float()
         stream = chunk.stream[lo:lo + size + 2 * w]
         return Batch(stream[w:w + size], stream, context_mask, chunk.noise[index], noise_mask,
-                     chunk.words / chunk.n_batches, min(size, chunk.n_kept - lo))
+                     (index + 1) * chunk.words // chunk.n_batches - index * chunk.words // chunk.n_batches,
+                     max(0, min(size, chunk.n_kept - lo)))

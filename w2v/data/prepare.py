@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -100,7 +100,7 @@ def prepare(
                 "max_vocab": max_vocab,
                 "dropped_tokens": counts.raw_tokens - tokens,
                 "replaced_characters": counts.replaced,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         )
     seconds = time.perf_counter() - start
