@@ -9,8 +9,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from gensim.models import KeyedVectors
 from hypothesis import settings
+from sample_vectors import as_gensim, structured_vectors
 from support import Server
+
+from w2v.vectors import Vectors
 
 settings.register_profile("w2v", derandomize=True, database=None, deadline=None)
 settings.load_profile("w2v")
@@ -54,3 +58,13 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/file.txt"
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Vectors:
+    return structured_vectors()
+
+
+@pytest.fixture(scope="session")
+def gensim_kv(vectors: Vectors) -> KeyedVectors:
+    return as_gensim(vectors)
