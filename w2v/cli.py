@@ -98,9 +98,10 @@ def neighbors(
 ) -> None:
     """The k nearest words by cosine similarity."""
     v = _load_vectors(run, vectors)
-    for word in words:
+    results = {word: v.most_similar(word, k) for word in words}
+    for word, found in results.items():
         typer.echo(f"{word}:")
-        for other, score in v.most_similar(word, k):
+        for other, score in found:
             typer.echo(f"  {other:<20} {score:.4f}")
 
 

@@ -24,6 +24,10 @@ class SkipGram(nn.Module):
             self.center.weight.copy_((torch.rand(vocab_size, dim, generator=generator) - 0.5) / dim)
             self.context.weight.zero_()
 
+    def word_vectors(self) -> Tensor:
+        """The table users get as the word vectors: the center-word table, as word2vec's syn0."""
+        return self.center.weight
+
     def forward(self, centers: Tensor, contexts_negatives: Tensor) -> Tensor:
         """Logits [B, L]: each center against each word of its row of contexts_negatives."""
         v = self.center(centers).unsqueeze(1)  # [B, 1, d]

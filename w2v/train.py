@@ -269,7 +269,7 @@ class Trainer:
 
     def _write_vectors(self) -> None:
         with atomic_path(self.run_dir / "vectors.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, self.model.center.weight.detach().cpu().numpy())
+            np.save(f, self.model.word_vectors().detach().cpu().numpy())
 
     def _result(self, loss: float) -> TrainResult:
         pos = self.position
