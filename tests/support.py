@@ -29,3 +29,25 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
         for name, data in members.items():
             archive.writestr(name, data)
     return path
+
+
+def topic_corpus(path: Path, sentences: int = 600, topics: int = 4, words_per_topic: int = 12,
+                 seed: int = 0) -> Path:
+    """Sentences that each draw their words from one topic (t{k}w{i}) plus a few fillers.
+
+    Words of one topic share contexts, so trained vectors should put them together.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    fillers = ["the", "a", "of", "and"]
+    lines = []
+    for _ in range(sentences):
+        topic = rng.integers(topics)
+        n = rng.integers(6, 14)
+        words = [f"t{topic}w{i}" for i in rng.integers(words_per_topic, size=n)]
+        for pos in rng.integers(len(words), size=2):
+            words.insert(int(pos), fillers[rng.integers(len(fillers))])
+        lines.append(" ".join(words))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -128,10 +128,10 @@ def _load_vectors(run: Path | None, vectors: Path | None) -> Vectors:
     return Vectors.load(vectors if vectors is not None else find_run(run))
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
     """Console entry point: a W2VError is one line on stderr and a non-zero exit."""
     try:
-        app()
+        app(args=args)
     except W2VError as e:
         if _debug:
             traceback.print_exc()

@@ -191,18 +191,25 @@ class Trainer:
 
     @contextmanager
     def _thread_pool(self) -> Iterator[None]:
-        """Python threads over single-threaded ops: small ops pay no fork-join at every call."""
-        if self.threads <= 1:
-            self._pool = None
+        """On the CPU, Python threads over single-threaded ops.
+
+        Small ops under intra-op parallelism pay a fork-join each call, and stall whenever another
+        process holds a core; one thread per slice of the batch avoids both.
+        """
+        self._pool = None
+        if self.device.type != "cpu":
             yield
             return
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
-        with ThreadPoolExecutor(self.threads - 1) as self._pool:
-            try:
+        try:
+            if self.threads > 1:
+                with ThreadPoolExecutor(self.threads - 1) as self._pool:
+                    yield
+            else:
                 yield
-            finally:
-                torch.set_num_threads(previous)
+        finally:
+            torch.set_num_threads(previous)
 
     def _log(self, metrics: Any, bar: tqdm, loss: float, lr: float) -> None:
         pos = self.position

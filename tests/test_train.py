@@ -1,0 +1,100 @@
+"""Training on a small generated corpus: it learns, it is reproducible, it writes the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from support import topic_corpus
+
+from w2v.config import TrainConfig
+from w2v.data.corpus import open_dataset
+from w2v.data.prepare import prepare
+from w2v.errors import W2VError
+from w2v.train import Trainer, learning_rate, resolve_device
+from w2v.vectors import Vectors
+
+CONFIG = TrainConfig(dim=16, window=3, negatives=3, epochs=4, batch_size=128, group_size=16,
+                     lr=0.05, sample=0.0, log_every=5)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    text = topic_corpus(root / "topics.txt")
+    return prepare(str(text), root / "data", min_count=1, progress=False).path
+
+
+def train(dataset_dir: Path, run_dir: Path, threads: int = 2, **changes: object) -> Vectors:
+    config = CONFIG.replace(**changes)
+    Trainer(open_dataset(dataset_dir), config, run_dir, torch.device("cpu"), threads=threads).run(
+        progress=False)
+    return Vectors.load(run_dir)
+
+
+def test_words_of_a_topic_end_up_together(dataset_dir: Path, tmp_path: Path) -> None:
+    vectors = train(dataset_dir, tmp_path / "run", epochs=8)
+    topic_words = [w for w in vectors.words if w.startswith("t")]
+    same_topic = [
+        other[:2] == word[:2]
+        for word in topic_words
+        for other, _ in vectors.most_similar(word, 5)
+    ]
+    assert np.mean(same_topic) > 0.9
+
+
+def test_run_directory_contract(dataset_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    vectors = train(dataset_dir, run)
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoint.pt", "config.json", "metrics.jsonl", "run.json", "vectors.npy", "vocab.tsv"]
+    assert np.load(run / "vectors.npy").shape == (len(vectors), CONFIG.dim)
+    assert json.loads((run / "config.json").read_text()) == CONFIG.to_dict()
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "complete" and info["epochs_done"] == CONFIG.epochs
+    assert info["words"] == CONFIG.epochs * int(open_dataset(dataset_dir).offsets[-1])
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) >= 3
+    assert [m["step"] for m in metrics] == [5 * (i + 1) for i in range(len(metrics))]
+    assert metrics[-1]["loss"] < metrics[0]["loss"]
+    lrs = [m["lr"] for m in metrics]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] <= CONFIG.lr
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["position"]["epoch"] == CONFIG.epochs
+    assert torch.equal(checkpoint["center"], torch.from_numpy(vectors.vectors))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_seed_same_vectors(dataset_dir: Path, tmp_path: Path, threads: int) -> None:
+    a = train(dataset_dir, tmp_path / "a", threads=threads, epochs=2, sample=1e-2)
+    b = train(dataset_dir, tmp_path / "b", threads=threads, epochs=2, sample=1e-2)
+    c = train(dataset_dir, tmp_path / "c", threads=threads, epochs=2, sample=1e-2, seed=2)
+    assert np.array_equal(a.vectors, b.vectors)
+    assert not np.allclose(a.vectors, c.vectors)
+
+
+def test_threads_compute_the_same_steps(dataset_dir: Path, tmp_path: Path) -> None:
+    one = train(dataset_dir, tmp_path / "one", threads=1, epochs=2)
+    two = train(dataset_dir, tmp_path / "two", threads=2, epochs=2)
+    assert np.allclose(one.vectors, two.vectors, atol=1e-5)
+
+
+def test_learning_rate_decays_linearly_to_the_floor() -> None:
+    config = TrainConfig(lr=0.1, min_lr_ratio=1e-3)
+    assert learning_rate(config, 0, 100) == 0.1
+    assert learning_rate(config, 50, 100) == pytest.approx(0.05)
+    assert learning_rate(config, 100, 100) == pytest.approx(1e-4)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    if torch.cuda.is_available():
+        assert resolve_device("cuda").type == "cuda"
+        return
+    with pytest.raises(W2VError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(W2VError, match="--device must be"):
+        resolve_device("tpu")
