@@ -43,7 +43,7 @@ def test_chunks_end_on_sentence_ends_and_cover_the_corpus() -> None:
 
 def test_without_subsampling_every_token_is_a_center_once() -> None:
     batcher = make_batcher(chunk_tokens=200)
-    tokens, offsets, _ = corpus(0)
+    tokens, _offsets, _ = corpus(0)
     centers, words = [], 0
     for _, _, batch in batcher.epoch(0):
         centers.append(batch.centers[:batch.centers_count])
@@ -56,7 +56,7 @@ def test_contexts_share_the_sentence_and_the_drawn_window() -> None:
     tokens, offsets, _ = corpus(0)
     sentence_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     batch = next(make_batcher().epoch(0))[2]
-    centers, contexts_negatives, mask, labels = batch.dense()
+    _centers, contexts_negatives, mask, labels = batch.dense()
     window = batch.window
     offs = np.array(context_offsets(window))
     for n in range(batch.centers_count):  # a test may loop; the batcher may not

@@ -97,7 +97,7 @@ def test_console_script_on_a_url_corpus(server: Server, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
 
     def w2v(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "w2v", *args], cwd=tmp_path, env=env,
+        return subprocess.run([sys.executable, "-m", "w2v", *args], cwd=tmp_path, env=env, check=False,
                               capture_output=True, text=True, timeout=120)
 
     done = w2v("prepare", server.url("news.txt"), "--min-count", "1", "--quiet")
@@ -115,3 +115,52 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def test_eval_info_evaluate_analogy(ptb_mirror: Server, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "prepare", "--min-count", "1", "--quiet")[0] == 0
+    code, out, _ = run_cli(capsys, "train", *FAST, "--epochs", "2", "--eval")
+    assert code == 0
+    assert [line.split(":")[0] for line in out.splitlines()[:2]] == ["epoch 1", "epoch 2"]
+    run = tmp_path / "runs" / "ptb"
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [m for m in logged if "eval" in m]
+    assert [m["epoch"] for m in evals] == [1, 2]
+    # the packaged files share no words with this corpus: reported, training goes on
+    assert set(evals[0]["eval"]) == {"wordsim353.tsv", "questions-words.txt"}
+    assert "no" in evals[0]["eval"]["wordsim353.tsv"]["error"]
+
+    code, out, _ = run_cli(capsys, "info")
+    assert code == 0 and "status       complete (2 of 2 epochs)" in out
+    assert "eval         wordsim353.tsv" in out
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("# topic words\nt0w1\tt0w2\t9.0\nt0w1\tt1w2\t1.0\nt2w1\tt2w5\t8.5\n"
+                     "t3w1\tt1w1\t0.5\nt0w1\tnowhere\t5\n")
+    questions = tmp_path / "questions.txt"
+    questions.write_text(": topics\nt0w1 t0w2 t1w1 t1w2\nt2w1 t2w2 t3w1 t3w2\nt0w1 t0w2 xx yy\n")
+    code, out, _ = run_cli(capsys, "evaluate", "--similarity", str(pairs),
+                           "--analogies", str(questions), "--json")
+    assert code == 0
+    scores = json.loads(out)
+    assert scores["pairs.tsv"]["pairs"] == 4
+    assert scores["pairs.tsv"]["oov_ratio"] == pytest.approx(0.2)
+    assert scores["questions.txt"]["total"] == 2
+    assert set(scores["questions.txt"]["sections"]) == {"topics"}
+
+    code, out, _ = run_cli(capsys, "analogy", "t0w1", "t0w2", "t1w1", "-k", "3")
+    assert code == 0 and len(out.splitlines()) == 3
+    assert not {"t0w1", "t0w2", "t1w1"} & {line.split()[0] for line in out.splitlines()}
+
+
+def test_python_api_is_importable_without_torch_at_import() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ("import sys, w2v; assert 'torch' not in sys.modules; "
+         "from w2v import Vectors; assert 'torch' in sys.modules; print(Vectors.__name__)")],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Vectors"

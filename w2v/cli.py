@@ -75,6 +75,8 @@ def train(
         help="Continue the run in --run-dir (default: the most recent) from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option(
         help="With --resume, accept settings that differ from the checkpoint's.")] = False,
+    evaluate: Annotated[bool, typer.Option(
+        "--eval", help="Score WordSim-353 and the Google analogies after every epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train skip-gram with negative sampling on a prepared dataset."""
@@ -82,10 +84,15 @@ def train(
 
     overrides = {"dim": dim, "window": window, "negatives": negatives, "sample": sample,
                  "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    evaluation = None
+    if evaluate:
+        from w2v.evaluate import default_evaluation_files
+
+        evaluation = default_evaluation_files()
     if resume:
-        result = resume_run(run_dir, data, config, overrides, device, force, progress=not quiet)
+        result = resume_run(run_dir, data, config, overrides, device, force, not quiet, evaluation)
     else:
-        result = start_run(data, run_dir, config, overrides, device, progress=not quiet)
+        result = start_run(data, run_dir, config, overrides, device, not quiet, evaluation)
     typer.echo(result.line())
 
 
@@ -117,6 +124,52 @@ def export(
     written = v.save(output, format=format)
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+@app.command()
+def analogy(
+    a: Annotated[str, typer.Argument(help="A, in 'A is to B as C is to ?'.")],
+    b: Annotated[str, typer.Argument(help="B")],
+    c: Annotated[str, typer.Argument(help="C")],
+    k: Annotated[int, typer.Option("-k", help="How many answers.")] = 5,
+    method: Annotated[str, typer.Option(help="3cosadd or 3cosmul.")] = "3cosadd",
+    run: RunOption = None,
+    vectors: VectorsOption = None,
+) -> None:
+    """A is to B as C is to ?  (e.g. w2v analogy man king woman)"""
+    for word, score in _load_vectors(run, vectors).analogy(a, b, c, k=k, method=method):
+        typer.echo(f"{word:<20} {score:.4f}")
+
+
+@app.command()
+def evaluate(
+    similarity: Annotated[list[Path] | None, typer.Option(
+        help="Word-pair file (word, word, score; tab-separated). Repeatable.")] = None,
+    analogies: Annotated[list[Path] | None, typer.Option(
+        help="Analogy file in questions-words.txt format. Repeatable.")] = None,
+    method: Annotated[str, typer.Option(help="Analogy method: 3cosadd or 3cosmul.")] = "3cosadd",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    run: RunOption = None,
+    vectors: VectorsOption = None,
+) -> None:
+    """Word similarity (Pearson, Spearman) and analogy accuracy; WordSim-353 and Google's set by default."""
+    import json
+
+    from w2v.evaluate import default_evaluation_files, format_report
+    from w2v.evaluate import evaluate as score
+
+    if not similarity and not analogies:
+        similarity, analogies = default_evaluation_files()
+    results = score(_load_vectors(run, vectors), similarity or [], analogies or [], method=method)
+    typer.echo(json.dumps(results, indent=2) if as_json else format_report(results))
+
+
+@app.command()
+def info(run: RunOption = None) -> None:
+    """What a run is: corpus, vocabulary, settings, time, speed, loss, scores."""
+    from w2v.rundir import describe_run, find_run
+
+    typer.echo(describe_run(find_run(run)))
 
 
 def _load_vectors(run: Path | None, vectors: Path | None) -> Vectors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,19 @@ def default_similarity_files() -> list[Path]:
 def default_analogy_files() -> list[Path]:
     """The analogy files shipped with w2v: the Google analogy test set."""
     return [_resource("questions-words.txt")]
+
+
+def default_evaluation_files() -> tuple[list[Path], list[Path]]:
+    """(word-pair files, analogy files) shipped with w2v."""
+    return default_similarity_files(), default_analogy_files()
+
+
+def summary_line(results: dict[str, dict[str, Any]]) -> str:
+    """One line: Spearman for each pair file, accuracy for each analogy file."""
+    parts = [f"{name} spearman {r['spearman']:.3f}" if "spearman" in r
+             else f"{name} accuracy {r['accuracy']:.3f}" if "accuracy" in r
+             else f"{name}: {r['error']}" for name, r in results.items()]
+    return " | ".join(parts)
 
 
 def _resource(name: str) -> Path:
@@ -134,17 +148,25 @@ def evaluate(
     vectors: Vectors,
     similarity: Sequence[str | os.PathLike[str]],
     analogies: Sequence[str | os.PathLike[str]],
+    method: str = "3cosadd",
+    strict: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Scores for each file, keyed by its file name: word-pair files give pearson, spearman,
     oov_ratio and pairs; analogy files give accuracy, correct, total and sections."""
     results: dict[str, dict[str, Any]] = {}
     scored = [(path, evaluate_word_pairs) for path in similarity]
-    scored += [(path, evaluate_word_analogies) for path in analogies]
+    by_method = partial(evaluate_word_analogies, method=method)
+    scored += [(path, by_method) for path in analogies]
     for path, scorer in scored:
         name = Path(path).name
         if name in results:
             raise W2VError(f"two evaluation files are named {name}; rename one")
-        results[name] = asdict(scorer(vectors, path))
+        try:
+            results[name] = asdict(scorer(vectors, path))
+        except W2VError as e:
+            if strict:
+                raise
+            results[name] = {"error": str(e)}
     return results
 
 

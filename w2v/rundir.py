@@ -55,3 +55,31 @@ def read_run_info(run: Path) -> dict[str, Any]:
     if info.get("format") != RUN_FORMAT or info.get("version") != RUN_VERSION:
         raise W2VError(f"{run} is not a w2v run of format version {RUN_VERSION}")
     return info
+
+
+def describe_run(run: Path) -> str:
+    """A few lines on what a run is: corpus, vocabulary, settings, time, speed, loss, scores."""
+    info = read_run_info(run)
+    try:
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    lines = [
+        f"run          {run}",
+        f"status       {info['status']} ({info['epochs_done']} of {config.get('epochs', '?')} epochs)",
+        f"corpus       {info.get('corpus')}  (dataset {info.get('dataset')})",
+        f"vocabulary   {info['vocab_size']:,} words, dimension {info['dim']}",
+        f"device       {info['device']}",
+        (f"time         {info['seconds']:.1f} s, {info['words_per_s']:,} words/s, "
+        f"{info['centers_per_s']:,} centers/s"),
+        f"final loss   {info['final_loss']}",
+        "config       " + ", ".join(f"{k}={v}" for k, v in config.items()),
+    ]
+    for name, scores in (info.get("eval") or {}).items():
+        shown = {k: v for k, v in scores.items() if k != "sections"}
+        if "error" in shown:
+            lines.append(f"eval         {name}: {shown['error']}")
+            continue
+        lines.append(f"eval         {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float)
+                                                          else f"{k}={v}" for k, v in shown.items()))
+    return "\n".join(lines)

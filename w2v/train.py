@@ -110,7 +110,8 @@ def learning_rate(config: TrainConfig, words_done: float, total_words: float) ->
 class Trainer:
     def __init__(self, data: PreparedData, config: TrainConfig, run_dir: Path,
                  device: torch.device, position: Position | None = None,
-                 model: SkipGram | None = None, threads: int | None = None) -> None:
+                 model: SkipGram | None = None, threads: int | None = None,
+                 evaluation: tuple[list[Path], list[Path]] | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
         self.threads = 1 if device.type != "cpu" else (threads or cpu_threads())
         self.batcher = Batcher(data.tokens, data.offsets, data.vocab.counts, config, device)
@@ -121,6 +122,8 @@ class Trainer:
         self.position = position or Position()
         self.total_words = float(config.epochs * self.batcher.words_per_epoch)
         self._stop_signal: int | None = None
+        self.evaluation = evaluation
+        self.scores: dict[str, Any] | None = None
 
     def run(self, progress: bool = True) -> TrainResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +172,8 @@ class Trainer:
                 pos.epoch, pos.chunk, pos.batch = epoch + 1, 0, 0
                 pos.seconds = time.perf_counter() - started
                 self.save_checkpoint()
+                if self.evaluation is not None:
+                    started += self._evaluate(metrics, bar)
             if count_sum.item() > 0:
                 last_loss = (loss_sum / count_sum).item()
         return last_loss
@@ -219,6 +224,21 @@ class Trainer:
                   "seconds": round(pos.seconds, 3)}
         metrics.write(json.dumps(record) + "\n")
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", refresh=False)
+
+    def _evaluate(self, metrics: Any, bar: tqdm) -> float:
+        """Score the vectors after an epoch, log and print it; return the seconds it took."""
+        from w2v.evaluate import evaluate, summary_line
+        from w2v.vectors import Vectors
+
+        begin = time.perf_counter()
+        vectors = Vectors(self.data.vocab.words, self.model.word_vectors().detach().cpu().numpy(),
+                          self.data.vocab.counts)
+        self.scores = evaluate(vectors, *self.evaluation, strict=False)
+        metrics.write(json.dumps({"epoch": self.position.epoch, "words": self.position.words,
+                                  "eval": self.scores}) + "\n")
+        metrics.flush()
+        bar.write(f"epoch {self.position.epoch}: {summary_line(self.scores)}")
+        return time.perf_counter() - begin
 
     def _check_finite(self, loss: float) -> None:
         if not math.isfinite(loss):
@@ -295,6 +315,7 @@ class Trainer:
             "words_per_s": round(result.words_per_s), "centers_per_s": round(result.centers_per_s),
             "final_loss": None if math.isnan(result.loss) else round(result.loss, 6),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "eval": self.scores,
         }
         with atomic_path(self.run_dir / "run.json") as tmp:
             tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -316,7 +337,8 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Position, dict[str, 
 
 
 def start_run(data: Path | None, run_dir: Path | None, config_file: Path | None,
-              overrides: dict[str, Any], device: str, progress: bool = True) -> TrainResult:
+              overrides: dict[str, Any], device: str, progress: bool = True,
+              evaluation: tuple[list[Path], list[Path]] | None = None) -> TrainResult:
     """Train a new run on a prepared dataset (default: the most recent one under ./data)."""
     config = load_config(config_file, **overrides)
     dataset = open_dataset(find_dataset(data))
@@ -325,12 +347,14 @@ def start_run(data: Path | None, run_dir: Path | None, config_file: Path | None,
     elif is_run(run_dir):
         raise W2VError(f"{run_dir} already holds a run; continue it with --resume, "
                        f"or choose another --run-dir")
-    return Trainer(dataset, config, run_dir, resolve_device(device)).run(progress)
+    trainer = Trainer(dataset, config, run_dir, resolve_device(device), evaluation=evaluation)
+    return trainer.run(progress)
 
 
 def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None,
                overrides: dict[str, Any], device: str, force: bool,
-               progress: bool = True) -> TrainResult:
+               progress: bool = True,
+               evaluation: tuple[list[Path], list[Path]] | None = None) -> TrainResult:
     """Continue a run from its checkpoint; settings that differ need force."""
     run = find_run(run_dir)
     info = read_run_info(run)
@@ -352,5 +376,6 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
     with torch.no_grad():
         model.center.weight.copy_(tables["center"])
         model.context.weight.copy_(tables["context"])
-    trainer = Trainer(dataset, config, run, resolve_device(device), position, model)
+    trainer = Trainer(dataset, config, run, resolve_device(device), position, model,
+                      evaluation=evaluation)
     return trainer.run(progress)
