@@ -45,7 +45,7 @@ def test_without_subsampling_every_token_is_a_center_once() -> None:
     batcher = make_batcher(chunk_tokens=200)
     tokens, _offsets, _ = corpus(0)
     centers, words = [], 0
-    for _, _, batch in batcher.epoch(0):
+    for _, _, _, batch in batcher.epoch(0):
         centers.append(batch.centers[:batch.centers_count])
         words += batch.words
     assert torch.equal(torch.cat(centers), torch.from_numpy(tokens.astype(np.int64)))
@@ -55,7 +55,7 @@ def test_without_subsampling_every_token_is_a_center_once() -> None:
 def test_contexts_share_the_sentence_and_the_drawn_window() -> None:
     tokens, offsets, _ = corpus(0)
     sentence_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    batch = next(make_batcher().epoch(0))[2]
+    batch = next(make_batcher().epoch(0))[3]
     _centers, contexts_negatives, mask, labels = batch.dense()
     window = batch.window
     offs = np.array(context_offsets(window))
@@ -73,7 +73,7 @@ def test_contexts_share_the_sentence_and_the_drawn_window() -> None:
 
 
 def test_window_sizes_are_uniform_from_one_to_window() -> None:
-    batch = next(make_batcher(window=4, batch_size=1024, group_size=16).epoch(0))[2]
+    batch = next(make_batcher(window=4, batch_size=1024, group_size=16).epoch(0))[3]
     # a center in a long enough sentence reaches exactly its drawn window on at least one side
     reach = batch.context_mask[:, 4:].sum(1)  # contexts to the right: min(drawn window, room)
     assert set(reach.unique().tolist()) <= {0, 1, 2, 3, 4}
@@ -81,17 +81,17 @@ def test_window_sizes_are_uniform_from_one_to_window() -> None:
 
 
 def test_same_seed_same_batches_other_epoch_other_draws() -> None:
-    first = [b.noise for _, _, b in make_batcher(7, sample=1e-2).epoch(0)]
-    again = [b.noise for _, _, b in make_batcher(7, sample=1e-2).epoch(0)]
-    other = [b.noise for _, _, b in make_batcher(7, sample=1e-2).epoch(1)]
+    first = [b.noise for _, _, _, b in make_batcher(7, sample=1e-2).epoch(0)]
+    again = [b.noise for _, _, _, b in make_batcher(7, sample=1e-2).epoch(0)]
+    other = [b.noise for _, _, _, b in make_batcher(7, sample=1e-2).epoch(1)]
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=False))
 
 
 def test_epoch_resumes_at_a_given_batch() -> None:
     batcher = make_batcher(chunk_tokens=300)
-    everything = [(c, i, b.centers) for c, i, b in batcher.epoch(2)]
+    everything = [(c, i, b.centers) for c, i, _, b in batcher.epoch(2)]
     c0, i0, _ = everything[5]
-    resumed = [(c, i, b.centers) for c, i, b in batcher.epoch(2, c0, i0)]
+    resumed = [(c, i, b.centers) for c, i, _, b in batcher.epoch(2, c0, i0)]
     assert [(c, i) for c, i, _ in resumed] == [(c, i) for c, i, _ in everything[5:]]
     assert all(torch.equal(a[2], b[2]) for a, b in zip(resumed, everything[5:], strict=True))

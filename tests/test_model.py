@@ -22,7 +22,7 @@ def small_batch(seed: int = 0, window: int = 3, negatives: int = 2) -> Batch:
     config = TrainConfig(window=window, negatives=negatives, batch_size=64, group_size=16,
                          sample=0.0, seed=seed)
     batcher = Batcher(tokens, offsets, counts, config, torch.device("cpu"))
-    return next(batcher.epoch(0))[2]
+    return next(batcher.epoch(0))[3]
 
 
 def random_model(seed: int = 0, dim: int = 8) -> SkipGram:

@@ -75,12 +75,14 @@ def train(
         help="Continue the run in --run-dir (default: the most recent) from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option(
         help="With --resume, accept settings that differ from the checkpoint's.")] = False,
+    nproc: Annotated[int, typer.Option(
+        help="Training processes on this machine (torch.distributed; gloo on CPU, NCCL on GPU).")] = 1,
     evaluate: Annotated[bool, typer.Option(
         "--eval", help="Score WordSim-353 and the Google analogies after every epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train skip-gram with negative sampling on a prepared dataset."""
-    from w2v.train import resume_run, start_run
+    from w2v.launch import resume_run, start_run
 
     overrides = {"dim": dim, "window": window, "negatives": negatives, "sample": sample,
                  "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
@@ -90,10 +92,12 @@ def train(
 
         evaluation = default_evaluation_files()
     if resume:
-        result = resume_run(run_dir, data, config, overrides, device, force, not quiet, evaluation)
+        result = resume_run(run_dir, data, config, overrides, device, force, not quiet, evaluation,
+                            nproc)
     else:
-        result = start_run(data, run_dir, config, overrides, device, not quiet, evaluation)
-    typer.echo(result.line())
+        result = start_run(data, run_dir, config, overrides, device, not quiet, evaluation, nproc)
+    if result is not None:
+        typer.echo(result.line())
 
 
 @app.command()

@@ -29,6 +29,7 @@ class TrainConfig:
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
+    sync_every: int = 8
 
     def __post_init__(self) -> None:
         validate(self)
@@ -43,7 +44,7 @@ class TrainConfig:
 MODELS = ("skipgram",)
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
-                 "chunk_tokens", "log_every")
+                 "chunk_tokens", "log_every", "sync_every")
 
 
 def validate(config: TrainConfig) -> None:

@@ -1,4 +1,9 @@
-"""The training loop: batches in, SGD steps with word2vec's linear learning-rate decay, a run out."""
+"""The training loop: batches in, SGD steps with word2vec's linear learning-rate decay, a run out.
+
+Every so often the loop reaches a sync point: in one process, every `log_every` steps; across
+several, `syncs` evenly spaced points per chunk, the same count on every rank, where the ranks
+add up their table changes. There the loop logs, checks the loss, and honours a stop signal.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +16,27 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from w2v.atomic import atomic_path
-from w2v.config import TrainConfig, load_config
-from w2v.data.batcher import Batch, Batcher
-from w2v.data.corpus import find_dataset, open_dataset
+from w2v.config import TrainConfig
+from w2v.data.batcher import Batch, Batcher, even_chunks, expected_keep_share
+from w2v.distributed import SINGLE_PROCESS, Cluster, TableSync, gather, table_digest
 from w2v.errors import Interrupted, W2VError
 from w2v.model import SkipGram
-from w2v.rundir import (
-    RUN_FORMAT,
-    RUN_VERSION,
-    RUNS_ROOT,
-    find_run,
-    is_run,
-    new_run_dir,
-    read_run_info,
-)
+from w2v.rundir import RUN_FORMAT, RUN_VERSION
 
 
 class Vocabulary(Protocol):
     words: list[str]
     counts: np.ndarray
-
-    def save(self, path: Path) -> None: ...
 
 
 class PreparedData(Protocol):
@@ -54,7 +49,7 @@ class PreparedData(Protocol):
 
 @dataclass
 class Position:
-    """Where training stands: the next batch to run and what has been done before it."""
+    """Where training stands: the next batch to run, and the work done (over all ranks) before it."""
 
     epoch: int = 0
     chunk: int = 0
@@ -80,20 +75,24 @@ class TrainResult:
                 f"{self.seconds:.1f} s | run {self.run_dir}")
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto takes a GPU when there is one; asking for CUDA where there is none is an error."""
+def resolve_device(name: str, cluster: Cluster = SINGLE_PROCESS) -> torch.device:
+    """auto takes a GPU when there is one; asking for CUDA where there is none is an error.
+
+    On several processes, each takes the GPU of its local rank.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise W2VError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
         device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise W2VError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs "
-                           f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-        return device
+        index = cluster.local_rank if cluster.distributed else (device.index or 0)
+        if index >= torch.cuda.device_count():
+            raise W2VError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs")
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     raise W2VError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
 
 
@@ -107,76 +106,138 @@ def learning_rate(config: TrainConfig, words_done: float, total_words: float) ->
     return config.lr * max(config.min_lr_ratio, 1.0 - words_done / total_words)
 
 
+@dataclass
+class _Pending:
+    """What this rank did since the last sync point."""
+
+    words: int = 0
+    centers: int = 0
+    loss: torch.Tensor | float = 0.0
+    count: torch.Tensor | float = 0.0
+
+
 class Trainer:
     def __init__(self, data: PreparedData, config: TrainConfig, run_dir: Path,
-                 device: torch.device, position: Position | None = None,
-                 model: SkipGram | None = None, threads: int | None = None,
+                 device: torch.device, *, cluster: Cluster = SINGLE_PROCESS,
+                 position: Position | None = None, model: SkipGram | None = None,
+                 threads: int | None = None,
                  evaluation: tuple[list[Path], list[Path]] | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
-        self.threads = 1 if device.type != "cpu" else (threads or cpu_threads())
-        self.batcher = Batcher(data.tokens, data.offsets, data.vocab.counts, config, device)
+        self.cluster = cluster
+        self.threads = 1 if device.type != "cpu" else (
+            threads or max(1, cpu_threads() // cluster.local_world_size))
+        self.evaluation = evaluation
+        self.batcher, self.syncs_per_chunk = self._shard()
         if model is None:
-            generator = torch.Generator().manual_seed(config.seed)
-            model = SkipGram(len(data.vocab.words), config.dim, generator)
+            model = SkipGram(len(data.vocab.words), config.dim,
+                             torch.Generator().manual_seed(config.seed))
         self.model = model.to(device)
         self.position = position or Position()
-        self.total_words = float(config.epochs * self.batcher.words_per_epoch)
-        self._stop_signal: int | None = None
-        self.evaluation = evaluation
+        self.total_words = float(config.epochs * int(data.offsets[-1]))
         self.scores: dict[str, Any] | None = None
+        self._pending = _Pending()
+        self._stop_signal: int | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._table_sync = TableSync([model.center.weight.data, model.context.weight.data]) \
+            if cluster.distributed else None
+
+    def _shard(self) -> tuple[Batcher, int]:
+        """This rank's part of the corpus, cut into as many chunks as every other rank's."""
+        data, cfg, cluster = self.data, self.config, self.cluster
+        counts = data.vocab.counts
+        if not cluster.distributed:
+            return Batcher(data.tokens, data.offsets, counts, cfg, self.device), 1
+        shards = even_chunks(data.offsets, cluster.world_size)
+        largest = max(end - start for start, end in shards)
+        n_chunks = -(-largest // cfg.chunk_tokens)
+        start, end = shards[cluster.rank]
+        first, last = np.searchsorted(data.offsets, [start, end])
+        offsets = data.offsets[first:last + 1] - start
+        batcher = Batcher(data.tokens[start:end], offsets, counts, cfg, self.device,
+                          stream=cluster.rank, chunks=even_chunks(offsets, n_chunks))
+        kept_per_chunk = largest / n_chunks * expected_keep_share(counts, cfg.sample)
+        return batcher, max(1, math.ceil(kept_per_chunk / (cfg.batch_size * cfg.sync_every)))
 
     def run(self, progress: bool = True) -> TrainResult:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.position.steps == 0:
-            self._write_start_files()
-        self._write_run_info("running", self._result(math.nan))
-        with self._signals_caught(), self._thread_pool():
-            last_loss = self._loop(progress)
-        self._write_vectors()
-        result = self._result(last_loss)
-        self._write_run_info("complete", result)
-        return result
+        main = self.cluster.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.position.steps == 0:
+                self._write_start_files()
+            self._write_run_info("running", self._result(math.nan))
+        bar = tqdm(total=self.total_words, initial=self.position.words, unit="word",
+                   unit_scale=True, disable=not (progress and main), dynamic_ncols=True,
+                   mininterval=0.5)
+        with self._metrics_file() as metrics, self._signals_caught(), self._thread_pool(), bar:
+            loss = self._loop(bar, metrics)
+        return self._finish(loss)
 
-    def _loop(self, progress: bool) -> float:
+    @contextmanager
+    def _metrics_file(self) -> Iterator[TextIO | None]:
+        if not self.cluster.is_main:
+            yield None
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics:
+            yield metrics
+
+    def _loop(self, bar: tqdm, metrics: TextIO | None) -> float:
         cfg, pos = self.config, self.position
-        loss_sum = torch.zeros((), device=self.device)
-        count_sum = torch.zeros((), device=self.device)
-        last_loss = math.nan
-        started = time.perf_counter() - pos.seconds
-        bar = tqdm(total=self.total_words, initial=pos.words, unit="word", unit_scale=True,
-                   disable=not progress, dynamic_ncols=True, mininterval=0.5)
-        with bar, open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics:
-            for epoch in range(pos.epoch, cfg.epochs):
-                batches = self.batcher.epoch(epoch, pos.chunk if epoch == pos.epoch else 0,
-                                             pos.batch if epoch == pos.epoch else 0)
-                for chunk, index, batch in batches:
-                    lr = learning_rate(cfg, pos.words, self.total_words)
-                    loss, count = self._step(batch, lr)
-                    loss_sum += loss
-                    count_sum += count
-                    pos.epoch, pos.chunk, pos.batch = epoch, chunk, index + 1
-                    pos.words += batch.words
-                    pos.centers += batch.centers_count
-                    pos.steps += 1
-                    bar.update(batch.words)
-                    if pos.steps % cfg.log_every == 0:
-                        pos.seconds = time.perf_counter() - started
-                        last_loss = (loss_sum / count_sum.clamp(min=1)).item()
-                        self._log(metrics, bar, last_loss, lr)
-                        self._check_finite(last_loss)
-                        loss_sum.zero_()
-                        count_sum.zero_()
-                    if self._stop_signal is not None:
-                        pos.seconds = time.perf_counter() - started
-                        self._interrupt()
-                pos.epoch, pos.chunk, pos.batch = epoch + 1, 0, 0
-                pos.seconds = time.perf_counter() - started
-                self.save_checkpoint()
+        self._started = time.perf_counter() - pos.seconds
+        loss = math.nan
+        for epoch in range(pos.epoch, cfg.epochs):
+            here = epoch == pos.epoch
+            batches = self.batcher.epoch(epoch, pos.chunk if here else 0, pos.batch if here else 0)
+            for chunk, index, n_batches, batch in batches:
+                lr = learning_rate(cfg, self._words_estimate(), self.total_words)
+                self._add_pending(batch, *self._step(batch, lr))
+                pos.epoch, pos.chunk, pos.batch = epoch, chunk, index + 1
+                pos.steps += 1
+                for _ in range(self._syncs_due(index + 1, n_batches)):
+                    loss = self._sync_point(lr, bar, metrics)
+            pos.epoch, pos.chunk, pos.batch = epoch + 1, 0, 0
+            if self.cluster.is_main:
+                self.save_checkpoint(self.cluster.world_size * [0])
                 if self.evaluation is not None:
-                    started += self._evaluate(metrics, bar)
-            if count_sum.item() > 0:
-                last_loss = (loss_sum / count_sum).item()
-        return last_loss
+                    self._started += self._evaluate(metrics, bar)
+        return loss
+
+    def _words_estimate(self) -> float:
+        return self.position.words + self._pending.words * self.cluster.world_size
+
+    def _add_pending(self, batch: Batch, loss: torch.Tensor, count: torch.Tensor) -> None:
+        p = self._pending
+        p.words += batch.words
+        p.centers += batch.centers_count
+        p.loss = p.loss + loss
+        p.count = p.count + count
+
+    def _syncs_due(self, done: int, n_batches: int) -> int:
+        """How many sync points fall after batch number `done` (1-based) of a chunk."""
+        if not self.cluster.distributed:
+            return int(self.position.steps % self.config.log_every == 0 or done == n_batches)
+        s = self.syncs_per_chunk
+        return done * s // n_batches - (done - 1) * s // n_batches
+
+    def _sync_point(self, lr: float, bar: tqdm, metrics: TextIO | None) -> float:
+        p, pos = self._pending, self.position
+        counters = torch.tensor([p.words, p.centers, float(p.loss), float(p.count),
+                                 float(self._stop_signal is not None)],
+                                dtype=torch.float64, device=self.device)
+        if self._table_sync is not None:
+            counters = self._table_sync(counters)
+        words, centers, loss_sum, count, stop = counters.tolist()
+        self._pending = _Pending()
+        pos.words += round(words)
+        pos.centers += round(centers)
+        pos.seconds = time.perf_counter() - self._started
+        loss = loss_sum / max(count, 1.0)
+        bar.update(pos.words - bar.n)
+        if metrics is not None:
+            self._log(metrics, bar, loss, lr)
+        self._check_finite(loss)
+        if stop:
+            self._interrupt()
+        return loss
 
     def _step(self, batch: Batch, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step; on a multi-core CPU, one thread per slice of the batch.
@@ -201,7 +262,6 @@ class Trainer:
         Small ops under intra-op parallelism pay a fork-join each call, and stall whenever another
         process holds a core; one thread per slice of the batch avoids both.
         """
-        self._pool = None
         if self.device.type != "cpu":
             yield
             return
@@ -214,29 +274,30 @@ class Trainer:
             else:
                 yield
         finally:
+            self._pool = None
             torch.set_num_threads(previous)
 
-    def _log(self, metrics: Any, bar: tqdm, loss: float, lr: float) -> None:
+    def _log(self, metrics: TextIO, bar: tqdm, loss: float, lr: float) -> None:
         pos = self.position
-        speed = pos.words / max(pos.seconds, 1e-9)
-        record = {"step": pos.steps, "epoch": pos.epoch, "words": round(pos.words),
-                  "loss": round(loss, 6), "lr": lr, "words_per_s": round(speed),
+        record = {"step": pos.steps, "epoch": pos.epoch, "words": pos.words,
+                  "loss": round(loss, 6), "lr": lr,
+                  "words_per_s": round(pos.words / max(pos.seconds, 1e-9)),
                   "seconds": round(pos.seconds, 3)}
         metrics.write(json.dumps(record) + "\n")
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", refresh=False)
 
-    def _evaluate(self, metrics: Any, bar: tqdm) -> float:
+    def _evaluate(self, metrics: TextIO | None, bar: tqdm) -> float:
         """Score the vectors after an epoch, log and print it; return the seconds it took."""
         from w2v.evaluate import evaluate, summary_line
         from w2v.vectors import Vectors
 
         begin = time.perf_counter()
-        vectors = Vectors(self.data.vocab.words, self.model.word_vectors().detach().cpu().numpy(),
-                          self.data.vocab.counts)
+        vectors = Vectors(self.data.vocab.words, self._word_vectors(), self.data.vocab.counts)
         self.scores = evaluate(vectors, *self.evaluation, strict=False)
-        metrics.write(json.dumps({"epoch": self.position.epoch, "words": self.position.words,
-                                  "eval": self.scores}) + "\n")
-        metrics.flush()
+        if metrics is not None:
+            metrics.write(json.dumps({"epoch": self.position.epoch, "words": self.position.words,
+                                      "eval": self.scores}) + "\n")
+            metrics.flush()
         bar.write(f"epoch {self.position.epoch}: {summary_line(self.scores)}")
         return time.perf_counter() - begin
 
@@ -245,7 +306,8 @@ class Trainer:
             raise W2VError(
                 f"training diverged: the loss became {loss} at step {self.position.steps}; "
                 f"the last good checkpoint (end of epoch {self._checkpoint_epoch()}) is kept in "
-                f"{self.run_dir}; lower --lr (now {self.config.lr}) and train again")
+                f"{self.run_dir}; lower --lr (now {self.config.lr}) or, for a small vocabulary, "
+                f"--batch-size (now {self.config.batch_size}), and train again")
 
     def _checkpoint_epoch(self) -> int:
         path = self.run_dir / "checkpoint.pt"
@@ -254,12 +316,15 @@ class Trainer:
         return int(torch.load(path, weights_only=True)["position"]["epoch"])
 
     def _interrupt(self) -> None:
-        self.save_checkpoint()
-        self._write_vectors()
-        self._write_run_info("interrupted", self._result(math.nan))
-        name = signal.Signals(self._stop_signal).name if self._stop_signal else "signal"
-        raise Interrupted(f"stopped by {name} at epoch {self.position.epoch + 1}; checkpoint saved in "
-                          f"{self.run_dir}; continue with: w2v train --resume --run-dir {self.run_dir}")
+        batches = gather(self.position.batch, self.cluster)
+        if self.cluster.is_main:
+            self.save_checkpoint(batches)
+            self._write_vectors()
+            self._write_run_info("interrupted", self._result(math.nan))
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "another process"
+        raise Interrupted(f"stopped by {name} in epoch {self.position.epoch + 1}; checkpoint saved "
+                          f"in {self.run_dir}; continue with: w2v train --resume --run-dir "
+                          f"{self.run_dir}")
 
     @contextmanager
     def _signals_caught(self) -> Iterator[None]:
@@ -273,19 +338,34 @@ class Trainer:
             for s, h in previous.items():
                 signal.signal(s, h)
 
-    def save_checkpoint(self) -> None:
-        pos = self.position
+    def save_checkpoint(self, batches: list[int]) -> None:
+        """Both tables and the position; `batches` holds each rank's next batch."""
+        position = {**asdict(self.position), "batches": batches}
+        del position["batch"]
         state = {
             "format": RUN_FORMAT, "version": RUN_VERSION,
             "config": self.config.to_dict(),
-            "position": {"epoch": pos.epoch, "chunk": pos.chunk, "batch": pos.batch,
-                         "words": pos.words, "centers": pos.centers, "steps": pos.steps,
-                         "seconds": pos.seconds},
+            "position": position,
             "center": self.model.center.weight.detach().cpu(),
             "context": self.model.context.weight.detach().cpu(),
         }
         with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
             torch.save(state, tmp)
+
+    def _finish(self, loss: float) -> TrainResult:
+        digests = gather(table_digest([self.model.center.weight, self.model.context.weight]),
+                         self.cluster)
+        result = self._result(loss)
+        if self.cluster.is_main:
+            self._write_vectors()
+            self._write_run_info("complete", result, digests)
+        if len(set(digests)) > 1:
+            raise W2VError(f"the {len(digests)} processes ended with different tables "
+                           f"({', '.join(digests)}); the run in {self.run_dir} is not usable")
+        return result
+
+    def _word_vectors(self) -> np.ndarray:
+        return self.model.word_vectors().detach().cpu().numpy()
 
     def _write_start_files(self) -> None:
         with atomic_path(self.run_dir / "config.json") as tmp:
@@ -296,7 +376,7 @@ class Trainer:
 
     def _write_vectors(self) -> None:
         with atomic_path(self.run_dir / "vectors.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, self.model.word_vectors().detach().cpu().numpy())
+            np.save(f, self._word_vectors())
 
     def _result(self, loss: float) -> TrainResult:
         pos = self.position
@@ -304,78 +384,21 @@ class Trainer:
         return TrainResult(self.run_dir, loss, pos.words / seconds, pos.centers / seconds,
                            str(self.device), pos.seconds)
 
-    def _write_run_info(self, status: str, result: TrainResult) -> None:
+    def _write_run_info(self, status: str, result: TrainResult,
+                        digests: list[str] | None = None) -> None:
         info = {
             "format": RUN_FORMAT, "version": RUN_VERSION, "status": status,
             "dataset": str(Path(self.data.path).resolve()),
             "corpus": self.data.meta.get("source"),
             "vocab_size": len(self.data.vocab.words), "dim": self.config.dim,
             "epochs_done": self.position.epoch, "device": result.device,
-            "seconds": round(result.seconds, 3), "words": round(self.position.words),
+            "processes": self.cluster.world_size, "threads": self.threads,
+            "seconds": round(result.seconds, 3), "words": self.position.words,
             "words_per_s": round(result.words_per_s), "centers_per_s": round(result.centers_per_s),
             "final_loss": None if math.isnan(result.loss) else round(result.loss, 6),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "eval": self.scores,
+            "table_digests": digests,
         }
         with atomic_path(self.run_dir / "run.json") as tmp:
             tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-
-
-def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Position, dict[str, torch.Tensor]]:
-    """(config dict, position, tables) from a run's checkpoint, loaded without executing code."""
-    path = run_dir / "checkpoint.pt"
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-        position = Position(**state["position"])
-        tables = {"center": state["center"], "context": state["context"]}
-        return state["config"], position, tables
-    except FileNotFoundError:
-        raise W2VError(f"no checkpoint in {run_dir}; start a new run without --resume") from None
-    except Exception as e:  # noqa: BLE001 (a damaged file fails in many ways inside torch.load)
-        raise W2VError(f"the checkpoint {path} is damaged ({type(e).__name__}); "
-                       f"start a new run without --resume") from None
-
-
-def start_run(data: Path | None, run_dir: Path | None, config_file: Path | None,
-              overrides: dict[str, Any], device: str, progress: bool = True,
-              evaluation: tuple[list[Path], list[Path]] | None = None) -> TrainResult:
-    """Train a new run on a prepared dataset (default: the most recent one under ./data)."""
-    config = load_config(config_file, **overrides)
-    dataset = open_dataset(find_dataset(data))
-    if run_dir is None:
-        run_dir = new_run_dir(RUNS_ROOT, dataset.path.name)
-    elif is_run(run_dir):
-        raise W2VError(f"{run_dir} already holds a run; continue it with --resume, "
-                       f"or choose another --run-dir")
-    trainer = Trainer(dataset, config, run_dir, resolve_device(device), evaluation=evaluation)
-    return trainer.run(progress)
-
-
-def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None,
-               overrides: dict[str, Any], device: str, force: bool,
-               progress: bool = True,
-               evaluation: tuple[list[Path], list[Path]] | None = None) -> TrainResult:
-    """Continue a run from its checkpoint; settings that differ need force."""
-    run = find_run(run_dir)
-    info = read_run_info(run)
-    saved, position, tables = load_checkpoint(run)
-    config = TrainConfig(**saved)
-    asked = load_config(config_file, **overrides).to_dict() if config_file else overrides
-    changed = {k: v for k, v in asked.items() if v is not None and saved.get(k) != v}
-    if changed and not force:
-        names = ", ".join(f"{k} ({saved.get(k)} -> {v})" for k, v in changed.items())
-        raise W2VError(f"--resume with settings that differ from the checkpoint's: {names}; "
-                       f"drop them, or add --force to continue with them")
-    config = config.replace(**changed)
-    dataset = open_dataset(find_dataset(data if data is not None else Path(info["dataset"])))
-    if len(dataset.vocab.words) != tables["center"].shape[0]:
-        raise W2VError(f"the dataset {dataset.path} has {len(dataset.vocab.words)} words but the "
-                       f"run was trained on {tables['center'].shape[0]}; give the run's dataset "
-                       f"with --data")
-    model = SkipGram(tables["center"].shape[0], tables["center"].shape[1])
-    with torch.no_grad():
-        model.center.weight.copy_(tables["center"])
-        model.context.weight.copy_(tables["context"])
-    trainer = Trainer(dataset, config, run, resolve_device(device), position, model,
-                      evaluation=evaluation)
-    return trainer.run(progress)

@@ -18,6 +18,7 @@ A batch is the seed's layout (centers, contexts_negatives, mask, labels), stored
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor
 
 from w2v.config import TrainConfig
+from w2v.errors import W2VError
 
 
 def context_offsets(window: int) -> list[int]:
@@ -59,6 +61,26 @@ def chunk_bounds(offsets: np.ndarray, chunk_tokens: int) -> list[tuple[int, int]
         bounds.append((start, end))
         start = end
     return bounds
+
+
+def even_chunks(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Split the corpus into exactly `parts` token ranges of about equal size at sentence ends."""
+    sentences = len(offsets) - 1
+    if sentences < parts:
+        raise W2VError(f"{sentences} sentences cannot be split into {parts} parts; "
+                       f"use fewer processes or a larger corpus")
+    targets = np.linspace(0, int(offsets[-1]), parts + 1)[1:-1]
+    cuts = np.searchsorted(offsets, targets)  # sentence indices where parts 1.. begin
+    i = np.arange(parts - 1)
+    # strictly increasing, each part at least one sentence
+    cuts = np.maximum.accumulate(np.clip(cuts, i + 1, sentences - parts + 1 + i) - i) + i
+    bounds = offsets[np.concatenate([[0], cuts, [sentences]])]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+def expected_keep_share(counts: np.ndarray, sample: float) -> float:
+    """The share of corpus tokens subsampling keeps, on average."""
+    return float((counts * keep_probabilities(counts, sample)).sum() / counts.sum())
 
 
 @dataclass
@@ -121,14 +143,16 @@ class Batcher:
     """Yields the batches of each epoch; the randomness of a chunk depends only on (seed, epoch, chunk)."""
 
     def __init__(self, tokens: np.ndarray, offsets: np.ndarray, counts: np.ndarray,
-                 config: TrainConfig, device: torch.device) -> None:
+                 config: TrainConfig, device: torch.device, stream: int = 0,
+                 chunks: list[tuple[int, int]] | None = None) -> None:
         self.tokens = tokens
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.config = config
         self.device = device
         self.keep_prob = torch.as_tensor(keep_probabilities(counts, config.sample), dtype=torch.float32, device=device)
         self.noise_cdf = torch.as_tensor(np.cumsum(noise_distribution(counts)), device=device)
-        self.chunks = chunk_bounds(self.offsets, config.chunk_tokens)
+        self.stream = stream
+        self.chunks = chunks or chunk_bounds(self.offsets, config.chunk_tokens)
         self.noise_slots = 2 * config.window * config.negatives
         offsets_t = torch.tensor(context_offsets(config.window), device=device)
         self._abs_offsets = offsets_t.abs()
@@ -137,17 +161,19 @@ class Batcher:
     def words_per_epoch(self) -> int:
         return int(self.offsets[-1])
 
-    def epoch(self, epoch: int, start_chunk: int = 0, start_batch: int = 0) -> Iterator[tuple[int, int, Batch]]:
-        """(chunk index, batch index, batch) for one epoch, from the given position on."""
+    def epoch(self, epoch: int, start_chunk: int = 0,
+              start_batch: int = 0) -> Iterator[tuple[int, int, int, Batch]]:
+        """(chunk index, batch index, batches in the chunk, batch) from the given position on."""
         for c in range(start_chunk, len(self.chunks)):
             chunk = self._draw_chunk(epoch, c)
             first = start_batch if c == start_chunk else 0
             for b in range(first, chunk.n_batches):
-                yield c, b, self._batch(chunk, b)
+                yield c, b, chunk.n_batches, self._batch(chunk, b)
 
     def _generator(self, epoch: int, chunk: int) -> torch.Generator:
         gen = torch.Generator(device=self.device)
-        gen.manual_seed((self.config.seed * 1_000_003 + epoch) * 1_000_003 + chunk)
+        gen.manual_seed(((self.config.seed * 1_000_003 + self.stream) * 1_000_003 + epoch)
+                        * 1_000_003 + chunk)
         return gen
 
     def _draw_chunk(self, epoch: int, index: int) -> _Chunk:

@@ -1,0 +1,78 @@
+"""Real 2-process training on torch.distributed (gloo, CPU), as `--nproc 2` and as torchrun."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import topic_corpus
+
+from w2v.data.batcher import even_chunks
+from w2v.data.prepare import prepare
+
+FLAGS = ["--dim", "16", "--window", "3", "--epochs", "3", "--batch-size", "128", "--sample", "0",
+         "--lr", "0.05", "--quiet"]
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dist")
+    prepare(str(topic_corpus(root / "topics.txt", sentences=800)), root / "data", min_count=1,
+            progress=False)
+    return root
+
+
+def run(workdir: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=workdir, env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def check_run(run_dir: Path, corpus_tokens: int) -> None:
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and info["processes"] == 2
+    digests = info["table_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]  # the ranks ended with equal tables
+    assert info["words"] == 3 * corpus_tokens  # words counted over both ranks
+    assert np.load(run_dir / "vectors.npy").shape[1] == 16
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.pt", "config.json", "metrics.jsonl", "run.json", "vectors.npy", "vocab.tsv"]
+
+
+def corpus_tokens(workdir: Path) -> int:
+    return json.loads((workdir / "data" / "topics" / "meta.json").read_text())["tokens"]
+
+
+def test_nproc_two_writes_one_run_with_equal_tables(workdir: Path) -> None:
+    done = run(workdir, sys.executable, "-m", "w2v", "train", "--nproc", "2", *FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and "device cpu x 2" in done.stdout
+    assert [p.name for p in (workdir / "runs").iterdir()] == ["topics"]
+    check_run(workdir / "runs" / "topics", corpus_tokens(workdir))
+
+
+def test_torchrun_form(workdir: Path) -> None:
+    done = run(workdir, sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", "-m", "w2v", "train", *FLAGS, "--run-dir", "runs/tr")
+    assert done.returncode == 0, done.stderr
+    check_run(workdir / "runs" / "tr", corpus_tokens(workdir))
+
+
+def test_even_chunks_cover_the_corpus_at_sentence_ends() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        lengths = rng.integers(1, 50, size=rng.integers(1, 40))
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        parts = int(rng.integers(1, len(lengths) + 1))
+        bounds = even_chunks(offsets, parts)
+        assert len(bounds) == parts
+        assert bounds[0][0] == 0 and bounds[-1][1] == offsets[-1]
+        assert all(a < b for a, b in bounds)
+        assert all(b == c for (_, b), (c, _) in itertools.pairwise(bounds))
+        assert {b for _, b in bounds} <= set(offsets.tolist())
