@@ -153,6 +153,9 @@ class Trainer:
         start, end = shards[cluster.rank]
         first, last = np.searchsorted(data.offsets, [start, end])
         offsets = data.offsets[first:last + 1] - start
+        # each rank takes its share of a batch, so a synced step is one step of batch_size centers
+        share = max(1, cfg.batch_size // cfg.group_size // cluster.world_size) * cfg.group_size
+        cfg = cfg.replace(batch_size=share)
         batcher = Batcher(data.tokens[start:end], offsets, counts, cfg, self.device,
                           stream=cluster.rank, chunks=even_chunks(offsets, n_chunks))
         kept_per_chunk = largest / n_chunks * expected_keep_share(counts, cfg.sample)
