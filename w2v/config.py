@@ -29,7 +29,7 @@ class TrainConfig:
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
-    sync_every: int = 8
+    sync_every: int = 4
 
     def __post_init__(self) -> None:
         validate(self)
