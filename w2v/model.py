@@ -36,14 +36,15 @@ class SkipGram(nn.Module):
 
     def sgd_step(self, batch: Batch, lr: float) -> tuple[Tensor, Tensor]:
         """One SGD step: lr times the gradient of the summed masked loss. Returns (loss, count)."""
-        step = self.gradients(batch)
-        self.apply_center([step], lr)
-        self.apply_context([step], lr)
+        step = self.gradients(batch, lr)
+        self.apply([step])
         return step.loss, step.count
 
     @torch.no_grad()
-    def gradients(self, batch: Batch) -> Gradients:
-        """The gradient of the summed masked loss on a compact batch; reads the tables only.
+    def gradients(self, batch: Batch, lr: float = 1.0) -> Gradients:
+        """-lr times the gradient of the summed masked loss on a compact batch: the SGD update.
+
+        Reads the tables only.
 
         Computes what `masked_bce(self(*dense[:2]), labels, mask, "sum")` and autograd would,
         without materialising the [B, L, d] rows: context slots are shifted views of the batch's
@@ -61,43 +62,48 @@ class SkipGram(nn.Module):
         v_groups = v.view(groups, -1, dim)
         noise_logits = torch.bmm(v_groups, u_noise.transpose(1, 2)).view(size, -1)
 
-        # d(BCE)/d(logit) is sigmoid(logit) - label
-        g_context = (torch.sigmoid(context_logits) - 1) * batch.context_mask
-        g_noise = torch.sigmoid(noise_logits) * batch.noise_mask
+        # d(BCE)/d(logit) is sigmoid(logit) - label; scaled by -lr here, once for all rows
+        g_context = (1 - torch.sigmoid(context_logits)).mul_(batch.context_mask).mul_(lr)
+        g_noise = torch.sigmoid(noise_logits).mul_(batch.noise_mask).mul_(-lr)
         loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
             (F.softplus(noise_logits) * batch.noise_mask).sum()
         count = batch.context_mask.sum() + batch.noise_mask.sum()
 
         g_noise_groups = g_noise.view(groups, -1, g_noise.shape[1])
-        grad_v = torch.bmm(g_noise_groups, u_noise).view(size, dim)
-        grad_u_stream = torch.zeros_like(u_stream)
+        v_update = torch.bmm(g_noise_groups, u_noise).view(size, dim)
+        u_stream_update = torch.zeros_like(u_stream)
         for j, s in enumerate(shifts):
             g = g_context[:, j:j + 1]
-            grad_v.addcmul_(g, u_stream[s:s + size])
-            grad_u_stream[s:s + size].addcmul_(g, v)
-        grad_u_noise = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
-        return Gradients(batch.centers, grad_v, torch.cat([batch.stream, batch.noise.reshape(-1)]),
-                         torch.cat([grad_u_stream, grad_u_noise]), loss, count)
+            v_update.addcmul_(g, u_stream[s:s + size])
+            u_stream_update[s:s + size].addcmul_(g, v)
+        u_noise_update = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
+        return Gradients(batch.centers, v_update, (batch.stream, batch.noise.reshape(-1)),
+                         (u_stream_update, u_noise_update), loss, count)
+
+    def apply(self, steps: Sequence[Gradients]) -> None:
+        self.apply_center(steps)
+        self.apply_context(steps)
 
     @torch.no_grad()
-    def apply_center(self, steps: Sequence[Gradients], lr: float) -> None:
+    def apply_center(self, steps: Sequence[Gradients]) -> None:
         for step in steps:
-            self.center.weight.index_add_(0, step.centers, step.center_grad, alpha=-lr)
+            self.center.weight.index_add_(0, step.centers, step.center_update)
 
     @torch.no_grad()
-    def apply_context(self, steps: Sequence[Gradients], lr: float) -> None:
+    def apply_context(self, steps: Sequence[Gradients]) -> None:
         for step in steps:
-            self.context.weight.index_add_(0, step.context_ids, step.context_grad, alpha=-lr)
+            for rows, update in zip(step.context_ids, step.context_update, strict=True):
+                self.context.weight.index_add_(0, rows, update)
 
 
 @dataclass
 class Gradients:
-    """Row gradients of both tables for one batch, and the batch's summed loss."""
+    """SGD updates (-lr times the gradient) of table rows for one batch, and its summed loss."""
 
     centers: Tensor  # [B] rows of the center table
-    center_grad: Tensor  # [B, d]
-    context_ids: Tensor  # [R] rows of the context table
-    context_grad: Tensor  # [R, d]
+    center_update: Tensor  # [B, d]
+    context_ids: tuple[Tensor, ...]  # rows of the context table, in parts
+    context_update: tuple[Tensor, ...]  # [rows, d] for each part
     loss: Tensor  # summed masked loss
     count: Tensor  # unmasked slots
 

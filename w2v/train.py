@@ -251,10 +251,10 @@ class Trainer:
         if self._pool is None:
             return self.model.sgd_step(batch, lr)
         parts = batch.split(self.threads)
-        pending = [self._pool.submit(self.model.gradients, part) for part in parts[1:]]
-        steps = [self.model.gradients(parts[0])] + [p.result() for p in pending]
-        context_done = self._pool.submit(self.model.apply_context, steps, lr)
-        self.model.apply_center(steps, lr)
+        pending = [self._pool.submit(self.model.gradients, part, lr) for part in parts[1:]]
+        steps = [self.model.gradients(parts[0], lr)] + [p.result() for p in pending]
+        context_done = self._pool.submit(self.model.apply_context, steps)
+        self.model.apply_center(steps)
         context_done.result()
         return sum(s.loss for s in steps), sum(s.count for s in steps)
 

@@ -131,8 +131,8 @@ class _Chunk:
     """One chunk's subsampled stream and its random draws, padded to whole batches."""
 
     stream: Tensor  # [n_batches * B + 2*window] word ids
-    sentence: Tensor  # same length; -1 on padding
-    windows: Tensor  # [n_batches * B] window size per center
+    context_mask: Tensor  # [n_batches * B, 2*window]
+    noise_used: Tensor  # [n_batches * B, 1] noise slots each center uses
     noise: Tensor  # [n_batches, B // group_size, S]
     n_batches: int
     n_kept: int
@@ -156,6 +156,7 @@ class Batcher:
         self.noise_slots = 2 * config.window * config.negatives
         offsets_t = torch.tensor(context_offsets(config.window), device=device)
         self._abs_offsets = offsets_t.abs()
+        self._slots = torch.arange(self.noise_slots, device=device, dtype=torch.float32)
 
     @property
     def words_per_epoch(self) -> int:
@@ -197,28 +198,30 @@ class Batcher:
         stream_sentence = torch.full((size + 2 * w,), -1, dtype=torch.int64, device=dev)
         stream_sentence[w:w + n_kept] = kept_sentence
         windows = torch.randint(1, w + 1, (size,), generator=gen, device=dev)
+        context_mask = self._context_mask(stream_sentence, windows)
         groups = cfg.batch_size // cfg.group_size
         uniform = torch.rand(n_batches * groups * self.noise_slots, generator=gen, device=dev,
                              dtype=torch.float64)
         noise = torch.searchsorted(self.noise_cdf, uniform).clamp_(max=len(self.noise_cdf) - 1)
-        return _Chunk(stream, stream_sentence, windows,
+        noise_used = cfg.negatives * context_mask.sum(1, keepdim=True)
+        return _Chunk(stream, context_mask, noise_used,
                       noise.view(n_batches, groups, self.noise_slots), n_batches, n_kept, end - start)
 
+    def _context_mask(self, sentence: Tensor, windows: Tensor) -> Tensor:
+        """[centers, 2*window] 1.0 where the slot is in the center's sentence and drawn window."""
+        w = self.config.window
+        around = sentence.unfold(0, 2 * w + 1, 1)  # [centers, 2w+1] views, center in column w
+        center = around[:, w:w + 1]
+        neighbours = torch.cat([around[:, :w], around[:, w + 1:]], dim=1)
+        in_window = self._abs_offsets <= windows[:, None]
+        return ((neighbours == center) & in_window & (center >= 0)).float()
+
     def _batch(self, chunk: _Chunk, index: int) -> Batch:
-        cfg = self.config
-        size, w = cfg.batch_size, cfg.window
+        size, w = self.config.batch_size, self.config.window
         lo = index * size
-        sentence = chunk.sentence[lo:lo + size + 2 * w]
-        center_sentence = sentence[w:w + size]
-        windows = sentence.unfold(0, 2 * w + 1, 1)  # [B, 2w+1] views, center in column w
-        around = torch.cat([windows[:, :w], windows[:, w + 1:]], dim=1)
-        in_window = self._abs_offsets <= chunk.windows[lo:lo + size, None]
-        context_mask = ((around == center_sentence[:, None]) & in_window
-                        & (center_sentence >= 0)[:, None]).float()
-        used = cfg.negatives * context_mask.sum(1, keepdim=True)
-        slots = torch.arange(self.noise_slots, device=self.device, dtype=used.dtype)
-        noise_mask = (slots < used).float()
+        noise_mask = (self._slots < chunk.noise_used[lo:lo + size]).float()
         stream = chunk.stream[lo:lo + size + 2 * w]
-        return Batch(stream[w:w + size], stream, context_mask, chunk.noise[index], noise_mask,
+        return Batch(stream[w:w + size], stream, chunk.context_mask[lo:lo + size],
+                     chunk.noise[index], noise_mask,
                      (index + 1) * chunk.words // chunk.n_batches - index * chunk.words // chunk.n_batches,
                      max(0, min(size, chunk.n_kept - lo)))
