@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from w2v.atomic import atomic_path
 from w2v.config import TrainConfig, load_config
-from w2v.data.batcher import Batch, Batcher
+from w2v.data.batcher import Batch, Batcher, keep_probabilities
 from w2v.data.corpus import find_dataset, open_dataset
 from w2v.errors import Interrupted, W2VError
 from w2v.model import SkipGram
@@ -97,6 +97,23 @@ def resolve_device(name: str) -> torch.device:
     raise W2VError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
 
 
+def check_trainable(data: PreparedData, config: TrainConfig) -> None:
+    """Refuse a dataset that skip-gram with negative sampling cannot learn anything from."""
+    words, counts = data.vocab.words, data.vocab.counts
+    if len(words) < 2:
+        raise W2VError(f"the dataset {data.path} has a vocabulary of one word ({words[0]!r}); "
+                       f"negative sampling needs at least 2 words: prepare more text or use a "
+                       f"lower --min-count")
+    if np.diff(data.offsets).max() < 2:
+        raise W2VError(f"every sentence of the dataset {data.path} is a single word, so no word "
+                       f"has a context; skip-gram needs sentences of 2 words or more")
+    kept = float((counts * keep_probabilities(counts, config.sample)).sum())
+    if kept < 2:
+        raise W2VError(f"subsampling (sample = {config.sample}) keeps about {kept:.2g} of the "
+                       f"{int(counts.sum())} words of this corpus: nothing to train on; use "
+                       f"--sample 0 (off) or a larger corpus")
+
+
 def cpu_threads() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -112,6 +129,7 @@ class Trainer:
                  device: torch.device, position: Position | None = None,
                  model: SkipGram | None = None, threads: int | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
+        check_trainable(data, config)
         self.threads = 1 if device.type != "cpu" else (threads or cpu_threads())
         self.batcher = Batcher(data.tokens, data.offsets, data.vocab.counts, config, device)
         if model is None:
@@ -123,12 +141,13 @@ class Trainer:
         self._stop_signal: int | None = None
 
     def run(self, progress: bool = True) -> TrainResult:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.position.steps == 0:
-            self._write_start_files()
-        self._write_run_info("running", self._result(math.nan))
-        with self._signals_caught(), self._thread_pool():
-            last_loss = self._loop(progress)
+        with self._signals_caught():  # a signal from here on stops at the next step
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.position.steps == 0:
+                self._write_start_files()
+            self._write_run_info("running", self._result(math.nan))
+            with self._thread_pool():
+                last_loss = self._loop(progress)
         self._write_vectors()
         result = self._result(last_loss)
         self._write_run_info("complete", result)
@@ -215,16 +234,20 @@ class Trainer:
 
     def _check_finite(self, loss: float) -> None:
         if not math.isfinite(loss):
-            raise W2VError(
-                f"training diverged: the loss became {loss} at step {self.position.steps}; "
-                f"the last good checkpoint (end of epoch {self._checkpoint_epoch()}) is kept in "
-                f"{self.run_dir}; lower --lr (now {self.config.lr}) and train again")
+            self._diverged(f"the loss became {loss}")
 
-    def _checkpoint_epoch(self) -> int:
+    def _diverged(self, what: str) -> None:
+        """Stop without saving: the checkpoint on disk is the last one with finite weights."""
+        self._write_run_info("diverged", self._result(math.nan))
         path = self.run_dir / "checkpoint.pt"
-        if not path.exists():
-            return 0
-        return int(torch.load(path, weights_only=True)["position"]["epoch"])
+        if path.exists():
+            saved = torch.load(path, weights_only=True)["position"]
+            kept = (f"the last good checkpoint (step {saved['steps']}, {saved['epoch']} epochs "
+                    f"done) is kept in {self.run_dir}")
+        else:
+            kept = "no checkpoint had been saved yet"
+        raise W2VError(f"training diverged: {what} at step {self.position.steps}; lower --lr "
+                       f"(now {self.config.lr}) and train again; {kept}")
 
     def _interrupt(self) -> None:
         self.save_checkpoint()
@@ -247,6 +270,8 @@ class Trainer:
                 signal.signal(s, h)
 
     def save_checkpoint(self) -> None:
+        if not all(torch.isfinite(t.weight).all() for t in (self.model.center, self.model.context)):
+            self._diverged("the weights became infinite or NaN")
         pos = self.position
         state = {
             "format": RUN_FORMAT, "version": RUN_VERSION,
@@ -257,8 +282,9 @@ class Trainer:
             "center": self.model.center.weight.detach().cpu(),
             "context": self.model.context.weight.detach().cpu(),
         }
-        with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
-            torch.save(state, tmp)
+        # Through a Python file: a full disk is then an OSError, not a RuntimeError from C++.
+        with atomic_path(self.run_dir / "checkpoint.pt") as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)
 
     def _write_start_files(self) -> None:
         with atomic_path(self.run_dir / "config.json") as tmp:
@@ -293,14 +319,14 @@ class Trainer:
             tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Position, dict[str, torch.Tensor]]:
-    """(config dict, position, tables) from a run's checkpoint, loaded without executing code."""
+def load_checkpoint(run_dir: Path) -> tuple[TrainConfig, Position, dict[str, torch.Tensor]]:
+    """(config, position, tables) from a run's checkpoint, loaded without executing code."""
     path = run_dir / "checkpoint.pt"
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
         position = Position(**state["position"])
         tables = {"center": state["center"], "context": state["context"]}
-        return state["config"], position, tables
+        return TrainConfig(**state["config"]), position, tables
     except FileNotFoundError:
         raise W2VError(f"no checkpoint in {run_dir}; start a new run without --resume") from None
     except Exception as e:  # noqa: BLE001 (a damaged file fails in many ways inside torch.load)
@@ -328,14 +354,19 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
     run = find_run(run_dir)
     info = read_run_info(run)
     saved, position, tables = load_checkpoint(run)
-    config = TrainConfig(**saved)
-    asked = load_config(config_file, **overrides).to_dict() if config_file else overrides
-    changed = {k: v for k, v in asked.items() if v is not None and saved.get(k) != v}
+    config = load_config(config_file, saved, **overrides)
+    before = saved.to_dict()
+    changed = {k: v for k, v in config.to_dict().items() if before[k] != v}
     if changed and not force:
-        names = ", ".join(f"{k} ({saved.get(k)} -> {v})" for k, v in changed.items())
+        names = ", ".join(f"{k} ({before[k]} -> {v})" for k, v in changed.items())
         raise W2VError(f"--resume with settings that differ from the checkpoint's: {names}; "
                        f"drop them, or add --force to continue with them")
-    config = config.replace(**changed)
+    if config.dim != tables["center"].shape[1]:
+        raise W2VError(f"--resume cannot change dim: the checkpoint's vectors have "
+                       f"{tables['center'].shape[1]} dimensions; start a new run instead")
+    if position.epoch >= config.epochs:
+        raise W2VError(f"the run in {run} has finished all {config.epochs} epochs; nothing to "
+                       f"resume (to train longer, add --epochs N --force)")
     dataset = open_dataset(find_dataset(data if data is not None else Path(info["dataset"])))
     if len(dataset.vocab.words) != tables["center"].shape[0]:
         raise W2VError(f"the dataset {dataset.path} has {len(dataset.vocab.words)} words but the "

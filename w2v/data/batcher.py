@@ -147,7 +147,7 @@ class Batcher:
 
     def _generator(self, epoch: int, chunk: int) -> torch.Generator:
         gen = torch.Generator(device=self.device)
-        gen.manual_seed((self.config.seed * 1_000_003 + epoch) * 1_000_003 + chunk)
+        gen.manual_seed(((self.config.seed * 1_000_003 + epoch) * 1_000_003 + chunk) % 2**64)
         return gen
 
     def _draw_chunk(self, epoch: int, index: int) -> _Chunk:

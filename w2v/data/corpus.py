@@ -146,6 +146,9 @@ def open_dataset(path: Path) -> Dataset:
             f"{meta['vocab_size']}; {RERUN}"
         )
     tokens = np.memmap(path / TOKENS, dtype=TOKEN_DTYPE, mode="r")
+    if tokens.min() < 0 or tokens.max() >= len(vocab):
+        raise W2VError(f"dataset {path}: {TOKENS} holds word ids outside the vocabulary; {RERUN}")
+    _check_checksums(path, meta)
     return Dataset(path, tokens, offsets, vocab, meta)
 
 
@@ -185,6 +188,19 @@ def _read_meta(path: Path) -> dict[str, Any]:
         if not isinstance(meta.get(key), int) or meta[key] < 1:
             raise W2VError(f"{path / META}: {key!r} is missing or not a positive count; {RERUN}")
     return meta
+
+
+def _check_checksums(path: Path, meta: dict[str, Any]) -> None:
+    """The files must be the ones `meta.json` describes: the same bytes as when written."""
+    checksums = meta.get("checksums")
+    if not isinstance(checksums, dict):
+        raise W2VError(f"{path / META} lacks the checksums of the data files; {RERUN}")
+    for name in (TOKENS, OFFSETS, VOCAB):
+        if sha256_file(path / name) != checksums.get(name):
+            raise W2VError(
+                f"dataset file {path / name} does not match its checksum in {META}: it was "
+                f"changed or damaged since it was written; {RERUN}"
+            )
 
 
 def _check_size(file: Path, expected: int) -> None:
