@@ -133,7 +133,7 @@ def main(args: list[str] | None = None) -> None:
     """Console entry point: an error the user can cause is one line on stderr, exit non-zero."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        code = app(args=args, standalone_mode=False)
+        code = app(args=args, prog_name="w2v", standalone_mode=False)
     except W2VError as e:
         _fail(str(e), 130 if isinstance(e, Interrupted) else 1)
     except typer.Abort:

@@ -139,7 +139,10 @@ def open_dataset(path: Path) -> Dataset:
     offsets = np.fromfile(path / OFFSETS, dtype=OFFSET_DTYPE)
     if offsets[0] != 0 or offsets[-1] != n_tokens or np.any(np.diff(offsets) <= 0):
         raise W2VError(f"dataset {path}: {OFFSETS} does not describe {TOKENS}; {RERUN}")
-    vocab = Vocab.load(path / VOCAB)
+    try:
+        vocab = Vocab.load(path / VOCAB)
+    except W2VError as exc:
+        raise W2VError(f"{exc}; {RERUN}") from None
     if len(vocab) != meta["vocab_size"]:
         raise W2VError(
             f"dataset {path}: {VOCAB} has {len(vocab)} words, {META} says "
