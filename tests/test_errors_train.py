@@ -127,7 +127,7 @@ def test_impossible_value_in_config_file(capsys: Capsys, dataset: Path, key: str
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--dim", "abc"], "Invalid value for '--dim'"),
-    (["--epoch", "3"], "No such option: --epoch (Possible options: --epochs); see 'w2v train --help'"),
+    (["--epoch", "3"], "No such option: --epoch (Possible options: --epochs); see 'w2v train"),
     (["--lr"], "Option '--lr' requires an argument"),
 ])
 def test_flags_the_parser_refuses(capsys: Capsys, args: list[str], message: str) -> None:
@@ -240,7 +240,7 @@ def test_divergence_keeps_the_last_good_checkpoint(capsys: Capsys, dataset: Path
                          "vocab.tsv"], line
     checkpoint = load(run / "checkpoint.pt")
     assert checkpoint["position"]["epoch"] == 1 and checkpoint["position"]["steps"] == 1
-    assert torch.isfinite(checkpoint["center"]).all() and torch.isfinite(checkpoint["context"]).all()
+    assert all(torch.isfinite(checkpoint[table]).all() for table in ("center", "context"))
     assert json.loads((run / "run.json").read_text())["status"] == "diverged"
 
 
@@ -282,7 +282,7 @@ def test_resume_with_other_settings_needs_force(capsys: Capsys, dataset: Path) -
 
 def test_resume_without_a_run(capsys: Capsys, dataset: Path) -> None:
     assert_error(w2v(capsys, "train", "--resume", "--run-dir", "runs/none", "--quiet"),
-                 "no training run found in runs/none/")
+                 "no training run found in runs/none/; pass a run directory with --run-dir")
     assert train(capsys, dataset, "runs/r").code == 0
     assert_error(train(capsys, dataset, "runs/r"),
                  "runs/r already holds a run; continue it with --resume")
@@ -336,6 +336,15 @@ def test_full_disk_at_a_checkpoint(capsys: Capsys, dataset: Path,
     result = w2v(capsys, "train", "--resume", "--run-dir", "runs/r", "--quiet")
     assert result.code == 0, result.err
     assert np.array_equal(np.load("runs/r/vectors.npy"), np.load("runs/whole/vectors.npy"))
+    # the steps logged after the epoch-1 checkpoint were run again, and are logged once
+    assert metrics(Path("runs/r")) == metrics(Path("runs/whole"))
+
+
+def metrics(run: Path) -> list[tuple]:
+    """Which steps metrics.jsonl logs (the loss averages over a log interval, which a resume
+    starts afresh)."""
+    records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    return [(r["step"], r["epoch"], r["words"], r["lr"]) for r in records]
 
 
 def test_full_disk_when_renaming_the_vectors(capsys: Capsys, dataset: Path,

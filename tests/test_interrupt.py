@@ -82,9 +82,14 @@ def test_signal_stops_at_a_checkpoint_and_resume_finishes_the_same_run(
 
     assert result.code == 0, result.err
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
-    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
-    assert steps == list(range(1, len(steps) + 1))  # each step logged once, none lost
     assert np.array_equal(np.load(run / "vectors.npy"), uninterrupted)
+    # every step logged once, with the loss of the uninterrupted run
+    assert logged(run) == logged(work / "runs" / "whole")
+
+
+def logged(run: Path) -> list[tuple]:
+    records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    return [(r["step"], r["epoch"], r["words"], r["loss"], r["lr"]) for r in records]
 
 
 def test_sigterm_during_a_download_leaves_no_partial_file(server: Server, tmp_path: Path) -> None:

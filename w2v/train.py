@@ -145,6 +145,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if self.position.steps == 0:
                 self._write_start_files()
+            else:
+                self._trim_metrics()
             self._write_run_info("running", self._result(math.nan))
             with self._thread_pool():
                 last_loss = self._loop(progress)
@@ -293,6 +295,23 @@ class Trainer:
             shutil.copyfile(Path(self.data.path) / "vocab.tsv", tmp)
         (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
+    def _trim_metrics(self) -> None:
+        """Drop what was logged after the checkpoint, and a half-written last line: on resume
+        those steps are run, and logged, again."""
+        path = self.run_dir / "metrics.jsonl"
+        kept = []
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+        for line in lines:
+            try:
+                step = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError):
+                break
+            if not line.endswith("\n") or step > self.position.steps:
+                break
+            kept.append(line)
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(kept), encoding="utf-8")
+
     def _write_vectors(self) -> None:
         with atomic_path(self.run_dir / "vectors.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, self.model.word_vectors().detach().cpu().numpy())
@@ -351,7 +370,7 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
                overrides: dict[str, Any], device: str, force: bool,
                progress: bool = True) -> TrainResult:
     """Continue a run from its checkpoint; settings that differ need force."""
-    run = find_run(run_dir)
+    run = find_run(run_dir, option="--run-dir")
     info = read_run_info(run)
     saved, position, tables = load_checkpoint(run)
     config = load_config(config_file, saved, **overrides)
