@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from w2v.errors import W2VError
 
 
 def _default_mode(base: int) -> int:
@@ -18,9 +21,27 @@ def _default_mode(base: int) -> int:
 
 
 @contextlib.contextmanager
+def _full_disk_reported(target: Path) -> Iterator[None]:
+    """A full disk becomes a one-line W2VError naming the file that could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise W2VError(f"cannot write {target}: {os.strerror(exc.errno).lower()}; "
+                           f"free some space and try again") from exc
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success move it over `path`, else delete it."""
     target = Path(path)
+    with _full_disk_reported(target), _atomic_path(target) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -41,6 +62,12 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     An existing `path` is replaced only after the new one is complete.
     """
     target = Path(path)
+    with _full_disk_reported(target), _atomic_dir(target) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _atomic_dir(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(_default_mode(0o777))

@@ -7,10 +7,11 @@ and `w2v --help` start fast.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -186,20 +187,52 @@ def _load_vectors(run: Path | None, vectors: Path | None) -> Vectors:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console entry point: a W2VError is one line on stderr and a non-zero exit."""
+    """Console entry point: an error the user can cause is one line on stderr, exit non-zero."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app(args=args)
+        code = app(args=args, prog_name="w2v", standalone_mode=False)
     except W2VError as e:
-        if _debug:
-            traceback.print_exc()
-        typer.echo(f"w2v: error: {e}", err=True)
-        sys.exit(130 if isinstance(e, Interrupted) else 1)
+        _fail(str(e), 130 if isinstance(e, Interrupted) else 1)
+    except typer.Abort:
+        _fail("aborted", 1)
     except KeyboardInterrupt:
-        typer.echo("w2v: interrupted", err=True)
-        sys.exit(130)
+        code = 130
     except OSError as e:
-        if _debug:
-            traceback.print_exc()
-        typer.echo(f"w2v: error: {e.strerror or e} ({e.filename or 'file'}); "
-                   f"check the path, permissions and free disk space", err=True)
-        sys.exit(1)
+        where = f" ({e.filename})" if e.filename else ""
+        _fail(f"{(e.strerror or str(e)).lower()}{where}; check the path, permissions and free "
+              f"disk space", 1)
+    except Exception as e:
+        if not _is_usage_error(e):
+            raise
+        if not (sys.argv[1:] if args is None else args):
+            e.show()  # plain `w2v`: the help
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        _fail(" ".join(e.format_message().split()).rstrip(".") + hint, e.exit_code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code == 130:  # typer's answer to Ctrl-C outside training
+        typer.echo("w2v: interrupted", err=True)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that half-written files are removed on the way out."""
+    raise KeyboardInterrupt
+
+
+def _is_usage_error(e: Exception) -> bool:
+    """Whether `e` is typer's report of a flag or argument it could not parse.
+
+    Typer's exception classes are private since it took in click, so they are told by shape.
+    """
+    return isinstance(getattr(e, "exit_code", None), int) and hasattr(e, "format_message")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    if _debug:
+        traceback.print_exc()
+    typer.echo(f"w2v: error: {message}", err=True)
+    sys.exit(code)

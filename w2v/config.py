@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -47,39 +48,62 @@ _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_si
                  "chunk_tokens", "log_every", "sync_every")
 
 
+class ConfigError(W2VError):
+    """A setting with a value it cannot take; `key` names the setting."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config '{key}' {problem}")
+        self.key = key
+        self.problem = problem
+
+
+MAX_SEED = 2**63 - 1
+
+
 def validate(config: TrainConfig) -> None:
     for f in fields(config):
         value = getattr(config, f.name)
         expected = {"int": int, "float": (int, float), "str": str}[f.type]
         if isinstance(value, bool) or not isinstance(value, expected):
-            raise W2VError(f"config '{f.name}' must be {f.type}, got {value!r}")
+            raise ConfigError(f.name, f"must be {f.type}, got {value!r}")
     for name in _AT_LEAST_ONE:
         if getattr(config, name) < 1:
-            raise W2VError(f"config '{name}' must be at least 1, got {getattr(config, name)}")
+            raise ConfigError(name, f"must be at least 1, got {getattr(config, name)}")
     if config.model not in MODELS:
-        raise W2VError(f"config 'model' must be one of {', '.join(MODELS)}, got {config.model!r}")
-    if not config.lr > 0:
-        raise W2VError(f"config 'lr' must be positive, got {config.lr}")
+        raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {config.model!r}")
+    if not (config.lr > 0 and math.isfinite(config.lr)):
+        raise ConfigError("lr", f"must be a positive number, got {config.lr}")
     if not 0 < config.min_lr_ratio <= 1:
-        raise W2VError(f"config 'min_lr_ratio' must be in (0, 1], got {config.min_lr_ratio}")
-    if not config.sample >= 0:
-        raise W2VError(f"config 'sample' must be 0 (off) or positive, got {config.sample}")
+        raise ConfigError("min_lr_ratio", f"must be in (0, 1], got {config.min_lr_ratio}")
+    if not (config.sample >= 0 and math.isfinite(config.sample)):
+        raise ConfigError("sample", f"must be 0 (off) or positive, got {config.sample}")
+    if not 0 <= config.seed <= MAX_SEED:
+        raise ConfigError("seed", f"must be between 0 and {MAX_SEED}, got {config.seed}")
     if config.batch_size % config.group_size:
-        raise W2VError(
-            f"config 'batch_size' ({config.batch_size}) must be a multiple of "
-            f"'group_size' ({config.group_size})"
+        raise ConfigError(
+            "batch_size",
+            f"must be a multiple of 'group_size' ({config.group_size}), got {config.batch_size}",
         )
 
 
-def load_config(path: Path | None, **overrides: Any) -> TrainConfig:
-    """Defaults, then the TOML file's values, then the non-None overrides (command-line flags)."""
-    values: dict[str, Any] = read_toml(path) if path is not None else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    if isinstance(values.get("sample"), int):
-        values["sample"] = float(values["sample"])
-    if isinstance(values.get("lr"), int):
-        values["lr"] = float(values["lr"])
-    return TrainConfig(**values)
+def load_config(path: Path | None, base: TrainConfig | None = None,
+                **overrides: Any) -> TrainConfig:
+    """`base` (default: the built-in defaults), then the TOML file's values, then the non-None
+    overrides (command-line flags). A bad value is reported by the flag or file that gave it."""
+    from_file = read_toml(path) if path is not None else {}
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    values = {**from_file, **flags}
+    for name in ("sample", "lr", "min_lr_ratio"):
+        if type(values.get(name)) is int:
+            values[name] = float(values[name])
+    try:
+        return dataclasses.replace(base or TrainConfig(), **values)
+    except ConfigError as e:
+        if e.key in flags:
+            raise W2VError(f"--{e.key.replace('_', '-')} {e.problem}") from None
+        if e.key in from_file:
+            raise W2VError(f"'{e.key}' in config file {path} {e.problem}") from None
+        raise
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -87,6 +111,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise W2VError(f"config file {path} does not exist") from None
+    except OSError as e:
+        raise W2VError(f"cannot read config file {path}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise W2VError(f"config file {path} is not valid TOML: {e}") from None
     known = {f.name for f in fields(TrainConfig)}

@@ -43,16 +43,22 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
                overrides: dict[str, Any], device: str, force: bool, progress: bool = True,
                evaluation: Evaluation = None, nproc: int = 1) -> TrainResult | None:
     """Continue a run from its checkpoint; settings that differ from it need force."""
-    run = find_run(run_dir)
+    run = find_run(run_dir, option="--run-dir")
     info = read_run_info(run)
-    saved, _, batches, tables = load_checkpoint(run)
-    asked = load_config(config_file, **overrides).to_dict() if config_file else overrides
-    changed = {k: v for k, v in asked.items() if v is not None and saved.get(k) != v}
+    saved, position, batches, tables = load_checkpoint(run)
+    config = load_config(config_file, saved, **overrides)
+    before = saved.to_dict()
+    changed = {k: v for k, v in config.to_dict().items() if before[k] != v}
     if changed and not force:
-        names = ", ".join(f"{k} ({saved.get(k)} -> {v})" for k, v in changed.items())
+        names = ", ".join(f"{k} ({before[k]} -> {v})" for k, v in changed.items())
         raise W2VError(f"--resume with settings that differ from the checkpoint's: {names}; "
                        f"drop them, or add --force to continue with them")
-    config = TrainConfig(**saved).replace(**changed)
+    if config.dim != tables["center"].shape[1]:
+        raise W2VError(f"--resume cannot change dim: the checkpoint's vectors have "
+                       f"{tables['center'].shape[1]} dimensions; start a new run instead")
+    if position.epoch >= config.epochs:
+        raise W2VError(f"the run in {run} has finished all {config.epochs} epochs; nothing to "
+                       f"resume (to train longer, add --epochs N --force)")
     dataset = find_dataset(data if data is not None else Path(info["dataset"]))
     words = len(open_dataset(dataset).vocab.words)
     if words != tables["center"].shape[0]:
@@ -125,7 +131,7 @@ def _check_world(batches: list[int], world: int) -> None:
                        f"an epoch; resume it with --nproc {len(batches)}")
 
 
-def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Position, list[int],
+def load_checkpoint(run_dir: Path) -> tuple[TrainConfig, Position, list[int],
                                             dict[str, torch.Tensor]]:
     """(config, position, next batch of each rank, tables), loaded without executing code."""
     path = run_dir / "checkpoint.pt"
@@ -134,7 +140,7 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Position, list[int],
         saved = dict(state["position"])
         batches = [int(b) for b in saved.pop("batches")]
         tables = {"center": state["center"], "context": state["context"]}
-        return state["config"], Position(**saved), batches, tables
+        return TrainConfig(**state["config"]), Position(**saved), batches, tables
     except FileNotFoundError:
         raise W2VError(f"no checkpoint in {run_dir}; start a new run without --resume") from None
     except Exception as e:  # noqa: BLE001 (a damaged file fails in many ways inside torch.load)

@@ -35,14 +35,18 @@ def new_run_dir(root: Path, name: str) -> Path:
     return candidate
 
 
-def find_run(path: Path | None, root: Path = RUNS_ROOT) -> Path:
-    """A run directory itself, or the most recent run inside a folder of runs (default ./runs)."""
+def find_run(path: Path | None, root: Path = RUNS_ROOT, option: str = "--run") -> Path:
+    """A run directory itself, or the most recent run inside a folder of runs (default ./runs).
+
+    `option` is the flag that gave `path`, for the error message.
+    """
     where = root if path is None else Path(path)
     if is_run(where):
         return where
     runs = [p for p in where.iterdir() if is_run(p)] if where.is_dir() else []
     if not runs:
-        hint = "train one with 'w2v train'" if path is None else "pass a run directory with --run"
+        hint = ("train one with 'w2v train'" if path is None
+                else f"pass a run directory with {option}")
         raise W2VError(f"no training run found in {where}/; {hint}")
     return max(runs, key=lambda p: (p / "run.json").stat().st_mtime)
 

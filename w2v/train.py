@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from w2v.atomic import atomic_path
 from w2v.config import TrainConfig
-from w2v.data.batcher import Batch, Batcher, even_chunks, expected_keep_share
+from w2v.data.batcher import Batch, Batcher, even_chunks, expected_keep_share, keep_probabilities
 from w2v.distributed import SINGLE_PROCESS, Cluster, TableSync, gather, table_digest
 from w2v.errors import Interrupted, W2VError
 from w2v.model import SkipGram
@@ -96,6 +96,23 @@ def resolve_device(name: str, cluster: Cluster = SINGLE_PROCESS) -> torch.device
     raise W2VError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
 
 
+def check_trainable(data: PreparedData, config: TrainConfig) -> None:
+    """Refuse a dataset that skip-gram with negative sampling cannot learn anything from."""
+    words, counts = data.vocab.words, data.vocab.counts
+    if len(words) < 2:
+        raise W2VError(f"the dataset {data.path} has a vocabulary of one word ({words[0]!r}); "
+                       f"negative sampling needs at least 2 words: prepare more text or use a "
+                       f"lower --min-count")
+    if np.diff(data.offsets).max() < 2:
+        raise W2VError(f"every sentence of the dataset {data.path} is a single word, so no word "
+                       f"has a context; skip-gram needs sentences of 2 words or more")
+    kept = float((counts * keep_probabilities(counts, config.sample)).sum())
+    if kept < 2:
+        raise W2VError(f"subsampling (sample = {config.sample}) keeps about {kept:.2g} of the "
+                       f"{int(counts.sum())} words of this corpus: nothing to train on; use "
+                       f"--sample 0 (off) or a larger corpus")
+
+
 def cpu_threads() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -123,6 +140,7 @@ class Trainer:
                  threads: int | None = None,
                  evaluation: tuple[list[Path], list[Path]] | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
+        check_trainable(data, config)
         self.cluster = cluster
         self.threads = 1 if device.type != "cpu" else (
             threads or max(1, cpu_threads() // cluster.local_world_size))
@@ -163,16 +181,19 @@ class Trainer:
 
     def run(self, progress: bool = True) -> TrainResult:
         main = self.cluster.is_main
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if self.position.steps == 0:
-                self._write_start_files()
-            self._write_run_info("running", self._result(math.nan))
-        bar = tqdm(total=self.total_words, initial=self.position.words, unit="word",
-                   unit_scale=True, disable=not (progress and main), dynamic_ncols=True,
-                   mininterval=0.5)
-        with self._metrics_file() as metrics, self._signals_caught(), self._thread_pool(), bar:
-            loss = self._loop(bar, metrics)
+        with self._signals_caught():  # a signal from here on stops at the next sync point
+            if main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                if self.position.steps == 0:
+                    self._write_start_files()
+                else:
+                    self._trim_metrics()
+                self._write_run_info("running", self._result(math.nan))
+            bar = tqdm(total=self.total_words, initial=self.position.words, unit="word",
+                       unit_scale=True, disable=not (progress and main), dynamic_ncols=True,
+                       mininterval=0.5)
+            with self._metrics_file() as metrics, self._thread_pool(), bar:
+                loss = self._loop(bar, metrics)
         return self._finish(loss)
 
     @contextmanager
@@ -306,17 +327,22 @@ class Trainer:
 
     def _check_finite(self, loss: float) -> None:
         if not math.isfinite(loss):
-            raise W2VError(
-                f"training diverged: the loss became {loss} at step {self.position.steps}; "
-                f"the last good checkpoint (end of epoch {self._checkpoint_epoch()}) is kept in "
-                f"{self.run_dir}; lower --lr (now {self.config.lr}) or, for a small vocabulary, "
-                f"--batch-size (now {self.config.batch_size}), and train again")
+            self._diverged(f"the loss became {loss}")
 
-    def _checkpoint_epoch(self) -> int:
+    def _diverged(self, what: str) -> None:
+        """Stop without saving: the checkpoint on disk is the last one with finite weights."""
+        if self.cluster.is_main:
+            self._write_run_info("diverged", self._result(math.nan))
         path = self.run_dir / "checkpoint.pt"
-        if not path.exists():
-            return 0
-        return int(torch.load(path, weights_only=True)["position"]["epoch"])
+        if path.exists():
+            saved = torch.load(path, weights_only=True)["position"]
+            kept = (f"the last good checkpoint (step {saved['steps']}, {saved['epoch']} epochs "
+                    f"done) is kept in {self.run_dir}")
+        else:
+            kept = "no checkpoint had been saved yet"
+        raise W2VError(f"training diverged: {what} at step {self.position.steps}; lower --lr "
+                       f"(now {self.config.lr}) or, for a small vocabulary, --batch-size (now "
+                       f"{self.config.batch_size}), and train again; {kept}")
 
     def _interrupt(self) -> None:
         batches = gather(self.position.batch, self.cluster)
@@ -325,7 +351,7 @@ class Trainer:
             self._write_vectors()
             self._write_run_info("interrupted", self._result(math.nan))
         name = signal.Signals(self._stop_signal).name if self._stop_signal else "another process"
-        raise Interrupted(f"stopped by {name} in epoch {self.position.epoch + 1}; checkpoint saved "
+        raise Interrupted(f"stopped by {name} at epoch {self.position.epoch + 1}; checkpoint saved "
                           f"in {self.run_dir}; continue with: w2v train --resume --run-dir "
                           f"{self.run_dir}")
 
@@ -343,6 +369,8 @@ class Trainer:
 
     def save_checkpoint(self, batches: list[int]) -> None:
         """Both tables and the position; `batches` holds each rank's next batch."""
+        if not all(torch.isfinite(t.weight).all() for t in (self.model.center, self.model.context)):
+            self._diverged("the weights became infinite or NaN")
         position = {**asdict(self.position), "batches": batches}
         del position["batch"]
         state = {
@@ -352,8 +380,9 @@ class Trainer:
             "center": self.model.center.weight.detach().cpu(),
             "context": self.model.context.weight.detach().cpu(),
         }
-        with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
-            torch.save(state, tmp)
+        # Through a Python file: a full disk is then an OSError, not a RuntimeError from C++.
+        with atomic_path(self.run_dir / "checkpoint.pt") as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)
 
     def _finish(self, loss: float) -> TrainResult:
         digests = gather(table_digest([self.model.center.weight, self.model.context.weight]),
@@ -376,6 +405,25 @@ class Trainer:
         with atomic_path(self.run_dir / "vocab.tsv") as tmp:
             shutil.copyfile(Path(self.data.path) / "vocab.tsv", tmp)
         (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+
+    def _trim_metrics(self) -> None:
+        """Drop what was logged after the checkpoint, and a half-written last line: on resume
+        those steps are run, and logged, again."""
+        path = self.run_dir / "metrics.jsonl"
+        kept = []
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+        for line in lines:
+            try:
+                record = json.loads(line)
+                later = (record["epoch"] > self.position.epoch if "eval" in record
+                         else record["step"] > self.position.steps)
+            except (ValueError, KeyError, TypeError):
+                break
+            if not line.endswith("\n") or later:
+                break
+            kept.append(line)
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(kept), encoding="utf-8")
 
     def _write_vectors(self) -> None:
         with atomic_path(self.run_dir / "vectors.npy") as tmp, open(tmp, "wb") as f:

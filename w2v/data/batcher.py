@@ -131,6 +131,8 @@ class _Chunk:
     """One chunk's subsampled stream and its random draws, padded to whole batches."""
 
     stream: Tensor  # [n_batches * B + 2*window] word ids
+    sentence: Tensor  # same length: sentence of each kept token, -1 on padding
+    windows: Tensor  # [n_batches * B] the window drawn for each center
     context_mask: Tensor  # [n_batches * B, 2*window]
     noise_used: Tensor  # [n_batches * B, 1] noise slots each center uses
     noise: Tensor  # [n_batches, B // group_size, S]
@@ -173,8 +175,8 @@ class Batcher:
 
     def _generator(self, epoch: int, chunk: int) -> torch.Generator:
         gen = torch.Generator(device=self.device)
-        gen.manual_seed(((self.config.seed * 1_000_003 + self.stream) * 1_000_003 + epoch)
-                        * 1_000_003 + chunk)
+        gen.manual_seed((((self.config.seed * 1_000_003 + self.stream) * 1_000_003 + epoch)
+                         * 1_000_003 + chunk) % 2**64)
         return gen
 
     def _draw_chunk(self, epoch: int, index: int) -> _Chunk:
@@ -204,7 +206,7 @@ class Batcher:
                              dtype=torch.float64)
         noise = torch.searchsorted(self.noise_cdf, uniform).clamp_(max=len(self.noise_cdf) - 1)
         noise_used = cfg.negatives * context_mask.sum(1, keepdim=True)
-        return _Chunk(stream, context_mask, noise_used,
+        return _Chunk(stream, stream_sentence, windows, context_mask, noise_used,
                       noise.view(n_batches, groups, self.noise_slots), n_batches, n_kept, end - start)
 
     def _context_mask(self, sentence: Tensor, windows: Tensor) -> Tensor:

@@ -139,13 +139,19 @@ def open_dataset(path: Path) -> Dataset:
     offsets = np.fromfile(path / OFFSETS, dtype=OFFSET_DTYPE)
     if offsets[0] != 0 or offsets[-1] != n_tokens or np.any(np.diff(offsets) <= 0):
         raise W2VError(f"dataset {path}: {OFFSETS} does not describe {TOKENS}; {RERUN}")
-    vocab = Vocab.load(path / VOCAB)
+    try:
+        vocab = Vocab.load(path / VOCAB)
+    except W2VError as exc:
+        raise W2VError(f"{exc}; {RERUN}") from None
     if len(vocab) != meta["vocab_size"]:
         raise W2VError(
             f"dataset {path}: {VOCAB} has {len(vocab)} words, {META} says "
             f"{meta['vocab_size']}; {RERUN}"
         )
     tokens = np.memmap(path / TOKENS, dtype=TOKEN_DTYPE, mode="r")
+    if tokens.min() < 0 or tokens.max() >= len(vocab):
+        raise W2VError(f"dataset {path}: {TOKENS} holds word ids outside the vocabulary; {RERUN}")
+    _check_checksums(path, meta)
     return Dataset(path, tokens, offsets, vocab, meta)
 
 
@@ -185,6 +191,19 @@ def _read_meta(path: Path) -> dict[str, Any]:
         if not isinstance(meta.get(key), int) or meta[key] < 1:
             raise W2VError(f"{path / META}: {key!r} is missing or not a positive count; {RERUN}")
     return meta
+
+
+def _check_checksums(path: Path, meta: dict[str, Any]) -> None:
+    """The files must be the ones `meta.json` describes: the same bytes as when written."""
+    checksums = meta.get("checksums")
+    if not isinstance(checksums, dict):
+        raise W2VError(f"{path / META} lacks the checksums of the data files; {RERUN}")
+    for name in (TOKENS, OFFSETS, VOCAB):
+        if sha256_file(path / name) != checksums.get(name):
+            raise W2VError(
+                f"dataset file {path / name} does not match its checksum in {META}: it was "
+                f"changed or damaged since it was written; {RERUN}"
+            )
 
 
 def _check_size(file: Path, expected: int) -> None:

@@ -124,9 +124,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     """The exceptions that requests and urllib3 wrap around each other, outermost first."""
     seen = {id(exc)}
     while True:
-        reason = getattr(exc, "reason", None)
-        first_arg = exc.args[0] if exc.args else None
-        candidates = (reason, first_arg, exc.__cause__, exc.__context__)
+        candidates = (getattr(exc, "reason", None), *exc.args, exc.__cause__, exc.__context__)
         inner = next((c for c in candidates if isinstance(c, BaseException)), None)
         if inner is None or id(inner) in seen:
             return
