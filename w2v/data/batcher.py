@@ -49,6 +49,19 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
     return weights / weights.sum()
 
 
+NOISE_TABLE_SIZE = 1 << 24
+
+
+def noise_table(counts: np.ndarray, size: int = NOISE_TABLE_SIZE) -> np.ndarray:
+    """word2vec's unigram table: word w fills a share of the entries close to its noise
+    probability (largest remainders, so the shares add up); a uniform entry is a noise word."""
+    share = noise_distribution(counts) * size
+    entries = np.floor(share).astype(np.int64)
+    short = size - int(entries.sum())
+    entries[np.argsort(entries - share, kind="stable")[:short]] += 1
+    return np.repeat(np.arange(len(counts), dtype=np.int32), entries)
+
+
 def chunk_bounds(offsets: np.ndarray, chunk_tokens: int) -> list[tuple[int, int]]:
     """Split the corpus into token ranges of about chunk_tokens that end on sentence ends."""
     ends = offsets[1:]
@@ -152,7 +165,7 @@ class Batcher:
         self.config = config
         self.device = device
         self.keep_prob = torch.as_tensor(keep_probabilities(counts, config.sample), dtype=torch.float32, device=device)
-        self.noise_cdf = torch.as_tensor(np.cumsum(noise_distribution(counts)), device=device)
+        self.noise_table = torch.from_numpy(noise_table(counts)).to(device)
         self.stream = stream
         self.chunks = chunks or chunk_bounds(self.offsets, config.chunk_tokens)
         self.noise_slots = 2 * config.window * config.negatives
@@ -190,7 +203,8 @@ class Batcher:
         sentence = torch.repeat_interleave(torch.arange(len(lengths), device=dev), lengths)
 
         keep = torch.rand(len(tokens), generator=gen, device=dev) < self.keep_prob[tokens]
-        kept, kept_sentence = tokens[keep], sentence[keep]
+        where = keep.nonzero().squeeze(1)
+        kept, kept_sentence = tokens[where], sentence[where]
         n_kept = len(kept)
         n_batches = max(1, -(-n_kept // cfg.batch_size))
         size = n_batches * cfg.batch_size
@@ -200,23 +214,31 @@ class Batcher:
         stream_sentence = torch.full((size + 2 * w,), -1, dtype=torch.int64, device=dev)
         stream_sentence[w:w + n_kept] = kept_sentence
         windows = torch.randint(1, w + 1, (size,), generator=gen, device=dev)
-        context_mask = self._context_mask(stream_sentence, windows)
+        left, right = self._reach(kept_sentence, windows, size)
+        context_mask = torch.cat([self._abs_offsets[:w] <= left[:, None],
+                                  self._abs_offsets[w:] <= right[:, None]], dim=1).float()
         groups = cfg.batch_size // cfg.group_size
-        uniform = torch.rand(n_batches * groups * self.noise_slots, generator=gen, device=dev,
-                             dtype=torch.float64)
-        noise = torch.searchsorted(self.noise_cdf, uniform).clamp_(max=len(self.noise_cdf) - 1)
-        noise_used = cfg.negatives * context_mask.sum(1, keepdim=True)
+        picks = torch.randint(len(self.noise_table), (n_batches * groups * self.noise_slots,),
+                              generator=gen, device=dev)
+        noise = self.noise_table[picks].long()
+        noise_used = (cfg.negatives * (left + right)).float()[:, None]
         return _Chunk(stream, stream_sentence, windows, context_mask, noise_used,
                       noise.view(n_batches, groups, self.noise_slots), n_batches, n_kept, end - start)
 
-    def _context_mask(self, sentence: Tensor, windows: Tensor) -> Tensor:
-        """[centers, 2*window] 1.0 where the slot is in the center's sentence and drawn window."""
-        w = self.config.window
-        around = sentence.unfold(0, 2 * w + 1, 1)  # [centers, 2w+1] views, center in column w
-        center = around[:, w:w + 1]
-        neighbours = torch.cat([around[:, :w], around[:, w + 1:]], dim=1)
-        in_window = self._abs_offsets <= windows[:, None]
-        return ((neighbours == center) & in_window & (center >= 0)).float()
+    def _reach(self, sentence: Tensor, windows: Tensor, size: int) -> tuple[Tensor, Tensor]:
+        """How far each center's contexts reach to the left and right: its drawn window, cut
+        at the ends of its sentence (kept tokens of a sentence are contiguous). 0 on padding."""
+        n = len(sentence)
+        _, lengths = torch.unique_consecutive(sentence, return_counts=True)
+        starts = torch.cumsum(lengths, 0) - lengths
+        first = torch.repeat_interleave(starts, lengths)
+        position = torch.arange(n, device=self.device)
+        left = torch.zeros(size, dtype=torch.int64, device=self.device)
+        right = torch.zeros(size, dtype=torch.int64, device=self.device)
+        left[:n] = torch.minimum(windows[:n], position - first)
+        right[:n] = torch.minimum(windows[:n], first + torch.repeat_interleave(lengths, lengths)
+                                  - 1 - position)
+        return left, right
 
     def _batch(self, chunk: _Chunk, index: int) -> Batch:
         size, w = self.config.batch_size, self.config.window
