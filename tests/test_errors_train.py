@@ -266,7 +266,7 @@ def test_resume_with_other_settings_needs_force(capsys: Capsys, dataset: Path) -
     result = w2v(capsys, "train", "--resume", "--run-dir", "runs/r", "--config", "more.toml",
                  "--lr", "0.01", "--quiet")
     assert_error(result, "--resume with settings that differ from the checkpoint's: "
-                         "epochs (2 -> 3), lr (0.025 -> 0.01); drop them, or add --force")
+                         "epochs (2 -> 3), lr (0.035 -> 0.01); drop them, or add --force")
     assert_error(w2v(capsys, "train", "--resume", "--run-dir", "runs/r", "--dim", "0",
                      "--quiet", "--force"), "--dim must be at least 1, got 0")
     assert_error(w2v(capsys, "train", "--resume", "--run-dir", "runs/r", "--dim", "9",
