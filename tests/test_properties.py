@@ -150,11 +150,11 @@ def test_masked_slots_add_no_loss_and_no_gradient(corpus, config, dim, junk_seed
 
 
 def noise_sample(counts: np.ndarray) -> np.ndarray:
-    """The noise words of one chunk: 64 batches of 4 groups of 200 (the noise pool)."""
+    """The noise words of one chunk: 64 batches of 4 groups of 200 (2 * window * negatives)."""
     tokens = np.zeros(64 * 256, dtype=np.int32)  # only the counts decide the noise
     offsets = np.arange(0, len(tokens) + 1, 16, dtype=np.int64)
-    config = TrainConfig(window=5, negatives=20, batch_size=256, group_size=64, noise_pool=200,
-                         sample=0.0, seed=3)
+    config = TrainConfig(window=5, negatives=20, batch_size=256, group_size=64, sample=0.0,
+                         seed=3)
     return Batcher(tokens, offsets, counts, config, CPU)._draw_chunk(0, 0).noise.reshape(-1).numpy()
 
 

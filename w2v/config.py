@@ -25,7 +25,6 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 2048
     group_size: int = 64
-    noise_pool: int = 30
     lr: float = 0.035
     min_lr_ratio: float = 1e-4
     chunk_tokens: int = 4_000_000
@@ -45,7 +44,7 @@ class TrainConfig:
 
 MODELS = ("skipgram",)
 
-_AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size", "noise_pool",
+_AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every", "sync_every")
 
 

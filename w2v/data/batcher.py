@@ -101,8 +101,8 @@ class Batch:
     centers: Tensor  # [B] word ids; padding centers have every slot masked
     stream: Tensor  # [B + 2*window] word ids; center n is stream[n + window]
     context_mask: Tensor  # [B, 2*window] 1.0 where the slot holds a real context
-    noise: Tensor  # [B // group_size, noise_pool] noise words, one pool per group
-    noise_mask: Tensor  # [B, noise_pool] how many of the center's noise slots hold each pool word
+    noise: Tensor  # [B // group_size, 2*window*negatives] noise words, one pool per group
+    noise_mask: Tensor  # [B, 2*window*negatives] 1.0 where the slot is used
     words: int  # corpus words (before subsampling) this batch stands for
     centers_count: int  # centers that are not padding
 
@@ -131,20 +131,11 @@ class Batch:
                 for lo in range(0, size, step)]
 
     def dense(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The seed's layout: (centers, contexts_negatives, mask, labels), each row one center.
-
-        Noise slot s of a center holds pool word s mod pool size; a center uses as many slots
-        as its noise weights add up to (negatives per context word).
-        """
-        pool = self.noise.repeat_interleave(self.group_size, dim=0)  # [B, S]
-        used = self.noise_mask.sum(1, keepdim=True)
-        width = max(1, int(used.max()))
-        slots = torch.arange(width, device=pool.device)
-        negatives = pool[:, slots % pool.shape[1]]
-        noise_mask = (slots < used).to(self.context_mask.dtype)
+        """The seed's layout: (centers, contexts_negatives, mask, labels), each row one center."""
+        negatives = self.noise.repeat_interleave(self.group_size, dim=0)
         contexts_negatives = torch.cat([self.contexts(), negatives], dim=1)
-        mask = torch.cat([self.context_mask, noise_mask], dim=1)
-        labels = torch.cat([torch.ones_like(self.context_mask), torch.zeros_like(noise_mask)], 1)
+        mask = torch.cat([self.context_mask, self.noise_mask], dim=1)
+        labels = torch.cat([torch.ones_like(self.context_mask), torch.zeros_like(self.noise_mask)], 1)
         return self.centers, contexts_negatives, mask, labels
 
 
@@ -177,7 +168,7 @@ class Batcher:
         self.noise_table = torch.from_numpy(noise_table(counts)).to(device)
         self.stream = stream
         self.chunks = chunks or chunk_bounds(self.offsets, config.chunk_tokens)
-        self.noise_slots = config.noise_pool
+        self.noise_slots = 2 * config.window * config.negatives
         offsets_t = torch.tensor(context_offsets(config.window), device=device)
         self._abs_offsets = offsets_t.abs()
         self._slots = torch.arange(self.noise_slots, device=device, dtype=torch.float32)
@@ -252,9 +243,7 @@ class Batcher:
     def _batch(self, chunk: _Chunk, index: int) -> Batch:
         size, w = self.config.batch_size, self.config.window
         lo = index * size
-        # slot s of a center holds pool word s mod S: pool word j fills ceil((used - j) / S) slots
-        pool = self.noise_slots
-        noise_mask = ((chunk.noise_used[lo:lo + size] - self._slots + pool - 1) // pool).clamp_(min=0)
+        noise_mask = (self._slots < chunk.noise_used[lo:lo + size]).float()
         stream = chunk.stream[lo:lo + size + 2 * w]
         return Batch(stream[w:w + size], stream, chunk.context_mask[lo:lo + size],
                      chunk.noise[index], noise_mask,
