@@ -63,9 +63,11 @@ def train(
         help="Directory for this run. Default: ./runs/<dataset name>")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML file of hyperparameters.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    model: Annotated[str | None, typer.Option(help="skipgram or cbow.")] = None,
     dim: Annotated[int | None, typer.Option(help="Vector dimension.")] = None,
     window: Annotated[int | None, typer.Option(help="Largest context window.")] = None,
-    negatives: Annotated[int | None, typer.Option(help="Noise words per context word.")] = None,
+    negatives: Annotated[int | None, typer.Option(
+        help="Noise words per context word (skipgram) or per center word (cbow).")] = None,
     sample: Annotated[float | None, typer.Option(help="Subsampling threshold t (0: off).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the corpus.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Center words per step.")] = None,
@@ -77,11 +79,12 @@ def train(
         help="With --resume, accept settings that differ from the checkpoint's.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Train skip-gram with negative sampling on a prepared dataset."""
+    """Train skip-gram or CBOW with negative sampling on a prepared dataset."""
     from w2v.train import resume_run, start_run
 
-    overrides = {"dim": dim, "window": window, "negatives": negatives, "sample": sample,
-                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    overrides = {"model": model, "dim": dim, "window": window, "negatives": negatives,
+                 "sample": sample, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                 "seed": seed}
     if resume:
         result = resume_run(run_dir, data, config, overrides, device, force, progress=not quiet)
     else:

@@ -40,7 +40,7 @@ class TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-MODELS = ("skipgram",)
+MODELS = ("skipgram", "cbow")
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every")

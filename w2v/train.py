@@ -21,11 +21,12 @@ import torch
 from tqdm import tqdm
 
 from w2v.atomic import atomic_path
+from w2v.cbow import CBOW
 from w2v.config import TrainConfig, load_config
 from w2v.data.batcher import Batch, Batcher
 from w2v.data.corpus import find_dataset, open_dataset
 from w2v.errors import Interrupted, W2VError
-from w2v.model import SkipGram
+from w2v.model import NegativeSamplingModel, SkipGram
 from w2v.rundir import (
     RUN_FORMAT,
     RUN_VERSION,
@@ -35,6 +36,8 @@ from w2v.rundir import (
     new_run_dir,
     read_run_info,
 )
+
+MODEL_CLASSES: dict[str, type[NegativeSamplingModel]] = {"skipgram": SkipGram, "cbow": CBOW}
 
 
 class Vocabulary(Protocol):
@@ -110,13 +113,13 @@ def learning_rate(config: TrainConfig, words_done: float, total_words: float) ->
 class Trainer:
     def __init__(self, data: PreparedData, config: TrainConfig, run_dir: Path,
                  device: torch.device, position: Position | None = None,
-                 model: SkipGram | None = None, threads: int | None = None) -> None:
+                 model: NegativeSamplingModel | None = None, threads: int | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
         self.threads = 1 if device.type != "cpu" else (threads or cpu_threads())
         self.batcher = Batcher(data.tokens, data.offsets, data.vocab.counts, config, device)
         if model is None:
             generator = torch.Generator().manual_seed(config.seed)
-            model = SkipGram(len(data.vocab.words), config.dim, generator)
+            model = MODEL_CLASSES[config.model](len(data.vocab.words), config.dim, generator)
         self.model = model.to(device)
         self.position = position or Position()
         self.total_words = float(config.epochs * self.batcher.words_per_epoch)
@@ -341,7 +344,7 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
         raise W2VError(f"the dataset {dataset.path} has {len(dataset.vocab.words)} words but the "
                        f"run was trained on {tables['center'].shape[0]}; give the run's dataset "
                        f"with --data")
-    model = SkipGram(tables["center"].shape[0], tables["center"].shape[1])
+    model = MODEL_CLASSES[config.model](tables["center"].shape[0], tables["center"].shape[1])
     with torch.no_grad():
         model.center.weight.copy_(tables["center"])
         model.context.weight.copy_(tables["context"])
