@@ -122,6 +122,22 @@ def export(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def plot(
+    run: RunOption = None,
+    words: Annotated[str | None, typer.Option(
+        help="Comma-separated words to map. Default: the 100 most frequent.")] = None,
+) -> None:
+    """Draw a run's training loss (loss.png) and a 2-D map of its word vectors (words.png)."""
+    from w2v.plot import plot_run
+    from w2v.rundir import find_run
+
+    chosen = [w.strip() for w in words.split(",") if w.strip()] if words is not None else None
+    plots = plot_run(find_run(run), chosen)
+    typer.echo(f"wrote {plots.loss_png}")
+    typer.echo(f"wrote {plots.words_png}")
+
+
 def _load_vectors(run: Path | None, vectors: Path | None) -> Vectors:
     from w2v.rundir import find_run
     from w2v.vectors import Vectors

@@ -7,6 +7,8 @@ Layout (format "w2v-run", version 1):
     metrics.jsonl   one JSON object per logged step: step, epoch, words, loss, lr, words_per_s, seconds
     checkpoint.pt   both tables and the position in training, for --resume
     run.json        what the run is: dataset, device, times, speeds, final loss, status
+    loss.png        the training loss (and evaluation scores), drawn by `w2v plot`
+    words.png       a 2-D map of word vectors, drawn by `w2v plot`
 """
 
 from __future__ import annotations
