@@ -64,9 +64,11 @@ def train(
         help="Directory for this run. Default: ./runs/<dataset name>")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML file of hyperparameters.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    model: Annotated[str | None, typer.Option(help="skipgram or cbow.")] = None,
     dim: Annotated[int | None, typer.Option(help="Vector dimension.")] = None,
     window: Annotated[int | None, typer.Option(help="Largest context window.")] = None,
-    negatives: Annotated[int | None, typer.Option(help="Noise words per context word.")] = None,
+    negatives: Annotated[int | None, typer.Option(
+        help="Noise words per context word (skipgram) or per center word (cbow).")] = None,
     sample: Annotated[float | None, typer.Option(help="Subsampling threshold t (0: off).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the corpus.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Center words per step.")] = None,
@@ -82,11 +84,12 @@ def train(
         "--eval", help="Score WordSim-353 and the Google analogies after every epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Train skip-gram with negative sampling on a prepared dataset."""
+    """Train skip-gram or CBOW with negative sampling on a prepared dataset."""
     from w2v.launch import resume_run, start_run
 
-    overrides = {"dim": dim, "window": window, "negatives": negatives, "sample": sample,
-                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    overrides = {"model": model, "dim": dim, "window": window, "negatives": negatives,
+                 "sample": sample, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                 "seed": seed}
     evaluation = None
     if evaluate:
         from w2v.evaluate import default_evaluation_files
@@ -175,6 +178,22 @@ def info(run: RunOption = None) -> None:
     from w2v.rundir import describe_run, find_run
 
     typer.echo(describe_run(find_run(run)))
+
+
+@app.command()
+def plot(
+    run: RunOption = None,
+    words: Annotated[str | None, typer.Option(
+        help="Comma-separated words to map. Default: the 100 most frequent.")] = None,
+) -> None:
+    """Draw a run's training loss (loss.png) and a 2-D map of its word vectors (words.png)."""
+    from w2v.plot import plot_run
+    from w2v.rundir import find_run
+
+    chosen = [w.strip() for w in words.split(",") if w.strip()] if words is not None else None
+    plots = plot_run(find_run(run), chosen)
+    typer.echo(f"wrote {plots.loss_png}")
+    typer.echo(f"wrote {plots.words_png}")
 
 
 def _load_vectors(run: Path | None, vectors: Path | None) -> Vectors:

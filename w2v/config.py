@@ -42,7 +42,12 @@ class TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-MODELS = ("skipgram",)
+MODELS = ("skipgram", "cbow")
+
+# Where a model's defaults differ from skip-gram's (configs/cbow.toml holds the same values):
+# a window's mean passes 1/(its size) of the gradient to each context word, so CBOW takes a
+# higher learning rate, and reaches its quality in fewer epochs.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cbow": {"lr": 0.1, "epochs": 10}}
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every", "sync_every")
@@ -96,8 +101,11 @@ def load_config(path: Path | None, base: TrainConfig | None = None,
     for name in ("sample", "lr", "min_lr_ratio"):
         if type(values.get(name)) is int:
             values[name] = float(values[name])
+    if base is None:
+        model = values.get("model", TrainConfig.model)
+        base = TrainConfig(**MODEL_DEFAULTS.get(model, {})) if model in MODELS else TrainConfig()
     try:
-        return dataclasses.replace(base or TrainConfig(), **values)
+        return dataclasses.replace(base, **values)
     except ConfigError as e:
         if e.key in flags:
             raise W2VError(f"--{e.key.replace('_', '-')} {e.problem}") from None

@@ -14,9 +14,8 @@ from w2v.config import TrainConfig, load_config
 from w2v.data.corpus import find_dataset, open_dataset
 from w2v.distributed import Cluster, broadcast, join, launch, leave
 from w2v.errors import Interrupted, W2VError
-from w2v.model import SkipGram
 from w2v.rundir import RUNS_ROOT, find_run, is_run, new_run_dir, read_run_info
-from w2v.train import Position, Trainer, TrainResult, resolve_device
+from w2v.train import MODEL_CLASSES, Position, Trainer, TrainResult, resolve_device
 
 Evaluation = tuple[list[Path], list[Path]] | None
 
@@ -82,7 +81,7 @@ def _train(dataset_path: Path, run_dir: Path | None, config: TrainConfig, device
         if resume:
             _, position, batches, tables = load_checkpoint(run_dir)
             position.batch = batches[cluster.rank] if _mid_epoch(position, batches) else 0
-            model = SkipGram(*tables["center"].shape)
+            model = MODEL_CLASSES[config.model](*tables["center"].shape)
             with torch.no_grad():
                 model.center.weight.copy_(tables["center"])
                 model.context.weight.copy_(tables["context"])

@@ -12,7 +12,42 @@ from torch import Tensor, nn
 from w2v.data.batcher import Batch, context_offsets
 
 
-class SkipGram(nn.Module):
+class NegativeSamplingModel(nn.Module):
+    """A center-word table and a context-word table, trained by SGD on the row updates that
+    `gradients` computes; the trainer applies the two tables' updates in parallel."""
+
+    center: nn.Embedding | nn.EmbeddingBag
+    context: nn.Embedding | nn.EmbeddingBag
+
+    def word_vectors(self) -> Tensor:
+        raise NotImplementedError
+
+    def gradients(self, batch: Batch, lr: float = 1.0) -> Gradients:
+        raise NotImplementedError
+
+    def sgd_step(self, batch: Batch, lr: float) -> tuple[Tensor, Tensor]:
+        """One SGD step: lr times the gradient of the summed masked loss. Returns (loss, count)."""
+        step = self.gradients(batch, lr)
+        self.apply([step])
+        return step.loss, step.count
+
+    def apply(self, steps: Sequence[Gradients]) -> None:
+        self.apply_center(steps)
+        self.apply_context(steps)
+
+    @torch.no_grad()
+    def apply_center(self, steps: Sequence[Gradients]) -> None:
+        for step in steps:
+            self.center.weight.index_add_(0, step.centers, step.center_update)
+
+    @torch.no_grad()
+    def apply_context(self, steps: Sequence[Gradients]) -> None:
+        for step in steps:
+            for rows, update in zip(step.context_ids, step.context_update, strict=True):
+                self.context.weight.index_add_(0, rows, update)
+
+
+class SkipGram(NegativeSamplingModel):
     """A center-word table and a context-word table; the score of a pair is their dot product."""
 
     def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None) -> None:
@@ -33,12 +68,6 @@ class SkipGram(nn.Module):
         v = self.center(centers).unsqueeze(1)  # [B, 1, d]
         u = self.context(contexts_negatives)  # [B, L, d]
         return torch.bmm(v, u.transpose(1, 2)).squeeze(1)
-
-    def sgd_step(self, batch: Batch, lr: float) -> tuple[Tensor, Tensor]:
-        """One SGD step: lr times the gradient of the summed masked loss. Returns (loss, count)."""
-        step = self.gradients(batch, lr)
-        self.apply([step])
-        return step.loss, step.count
 
     @torch.no_grad()
     def gradients(self, batch: Batch, lr: float = 1.0) -> Gradients:
@@ -79,21 +108,6 @@ class SkipGram(nn.Module):
         u_noise_update = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
         return Gradients(batch.centers, v_update, (batch.stream, batch.noise.reshape(-1)),
                          (u_stream_update, u_noise_update), loss, count)
-
-    def apply(self, steps: Sequence[Gradients]) -> None:
-        self.apply_center(steps)
-        self.apply_context(steps)
-
-    @torch.no_grad()
-    def apply_center(self, steps: Sequence[Gradients]) -> None:
-        for step in steps:
-            self.center.weight.index_add_(0, step.centers, step.center_update)
-
-    @torch.no_grad()
-    def apply_context(self, steps: Sequence[Gradients]) -> None:
-        for step in steps:
-            for rows, update in zip(step.context_ids, step.context_update, strict=True):
-                self.context.weight.index_add_(0, rows, update)
 
 
 @dataclass

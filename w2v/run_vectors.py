@@ -1,6 +1,6 @@
 """Reading the trained vectors out of a run directory.
 
-Training leaves ``vectors.npy`` (float32 [V, dim]; row i is word i's center-word vector) and
+Training leaves ``vectors.npy`` (float32 [V, dim]; row i is word i's vector) and
 ``vocab.tsv`` (``word<TAB>count`` per line; line i is word i, most frequent first).
 """
 

@@ -1,12 +1,14 @@
 """The run directory: what a training run leaves behind, and finding the one a command means.
 
 Layout (format "w2v-run", version 1):
-    vectors.npy     float32 [vocab, dim], the center-word table: the word vectors
+    vectors.npy     float32 [vocab, dim], the word vectors (skip-gram: center table, CBOW: context)
     vocab.tsv       word<TAB>count, line i is word id i (copied from the dataset)
     config.json     the resolved TrainConfig
     metrics.jsonl   one JSON object per logged step: step, epoch, words, loss, lr, words_per_s, seconds
     checkpoint.pt   both tables and the position in training, for --resume
     run.json        what the run is: dataset, device, times, speeds, final loss, status
+    loss.png        the training loss (and evaluation scores), drawn by `w2v plot`
+    words.png       a 2-D map of word vectors, drawn by `w2v plot`
 """
 
 from __future__ import annotations

@@ -26,12 +26,15 @@ import torch
 from tqdm import tqdm
 
 from w2v.atomic import atomic_path
+from w2v.cbow import CBOW
 from w2v.config import TrainConfig
 from w2v.data.batcher import Batch, Batcher, even_chunks, expected_keep_share, keep_probabilities
 from w2v.distributed import SINGLE_PROCESS, Cluster, TableSync, gather, table_digest
 from w2v.errors import Interrupted, W2VError
-from w2v.model import SkipGram
+from w2v.model import NegativeSamplingModel, SkipGram
 from w2v.rundir import RUN_FORMAT, RUN_VERSION
+
+MODEL_CLASSES: dict[str, type[NegativeSamplingModel]] = {"skipgram": SkipGram, "cbow": CBOW}
 
 
 class Vocabulary(Protocol):
@@ -136,7 +139,7 @@ class _Pending:
 class Trainer:
     def __init__(self, data: PreparedData, config: TrainConfig, run_dir: Path,
                  device: torch.device, *, cluster: Cluster = SINGLE_PROCESS,
-                 position: Position | None = None, model: SkipGram | None = None,
+                 position: Position | None = None, model: NegativeSamplingModel | None = None,
                  threads: int | None = None,
                  evaluation: tuple[list[Path], list[Path]] | None = None) -> None:
         self.data, self.config, self.run_dir, self.device = data, config, run_dir, device
@@ -147,8 +150,8 @@ class Trainer:
         self.evaluation = evaluation
         self.batcher, self.syncs_per_chunk = self._shard()
         if model is None:
-            model = SkipGram(len(data.vocab.words), config.dim,
-                             torch.Generator().manual_seed(config.seed))
+            model = MODEL_CLASSES[config.model](len(data.vocab.words), config.dim,
+                                                torch.Generator().manual_seed(config.seed))
         self.model = model.to(device)
         self.position = position or Position()
         self.total_words = float(config.epochs * int(data.offsets[-1]))

@@ -114,6 +114,10 @@ class Batch:
     def group_size(self) -> int:
         return self.centers.shape[0] // self.noise.shape[0]
 
+    @property
+    def negatives(self) -> int:
+        return self.noise.shape[1] // self.context_mask.shape[1]
+
     def contexts(self) -> Tensor:
         """[B, 2*window] the word in each context slot (masked slots hold whatever is there)."""
         size = self.centers.shape[0]
