@@ -76,3 +76,18 @@ def test_even_chunks_cover_the_corpus_at_sentence_ends() -> None:
         assert all(a < b for a, b in bounds)
         assert all(b == c for (_, b), (c, _) in itertools.pairwise(bounds))
         assert {b for _, b in bounds} <= set(offsets.tolist())
+
+
+def test_resume_a_two_process_run(workdir: Path) -> None:
+    flags = [*FLAGS]
+    flags[flags.index("--epochs") + 1] = "2"
+    done = run(workdir, sys.executable, "-m", "w2v", "train", "--nproc", "2", *flags,
+               "--run-dir", "runs/longer")
+    assert done.returncode == 0, done.stderr
+    done = run(workdir, sys.executable, "-m", "w2v", "train", "--resume", "--nproc", "2",
+               "--run-dir", "runs/longer", "--epochs", "3", "--force", "--quiet")
+    assert done.returncode == 0, done.stderr
+    check_run(workdir / "runs" / "longer", corpus_tokens(workdir))
+    metrics = (workdir / "runs" / "longer" / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in metrics]
+    assert steps == sorted(steps)
