@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,28 @@ class Server:
 
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
+
+
+def partial_body(body: bytes, sent: int, pause: float = 0.0) -> Route:
+    """A route that promises all of `body` but sends `sent` bytes, waits `pause` seconds, then
+    sends the rest (if the client still listens) or, with no pause, closes the connection."""
+
+    def route(handler: SimpleHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body[:sent])
+        handler.wfile.flush()
+        if not pause:
+            handler.close_connection = True
+            return
+        time.sleep(pause)
+        try:
+            handler.wfile.write(body[sent:])
+        except OSError:
+            pass
+
+    return route
 
 
 def make_zip(path: Path, members: dict[str, bytes]) -> Path:

@@ -8,12 +8,11 @@ import hashlib
 import stat
 import time
 import zipfile
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from cli_support import assert_error, tree, w2v
-from support import Server, make_zip
+from support import Server, make_zip, partial_body
 
 from w2v.data import download, prepare, ptb
 from w2v.data import text as text_module
@@ -64,14 +63,7 @@ def test_timeout(capsys: Capsys, server: Server, monkeypatch: pytest.MonkeyPatch
 def test_cut_download_is_never_taken_for_complete(capsys: Capsys, server: Server) -> None:
     body = b"the cat sat on the mat\n" * 200
 
-    def cut_short(handler: SimpleHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body[:1000])
-        handler.close_connection = True
-
-    server.routes["/corpus.txt"] = cut_short
+    server.routes["/corpus.txt"] = partial_body(body, 1000)
     result = w2v(capsys, "prepare", server.url("corpus.txt"), "--min-count", "1", "--quiet")
     assert_error(result, "the connection closed before the whole file arrived")
     assert downloads() == [] and not Path("data/corpus").exists()

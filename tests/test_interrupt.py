@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import time
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from cli_support import assert_error, tree, w2v, w2v_process
-from support import Server
+from support import Server, partial_body
 
 from w2v.config import load_config
 from w2v.data.corpus import open_dataset
@@ -95,19 +94,7 @@ def logged(run: Path) -> list[tuple]:
 def test_sigterm_during_a_download_leaves_no_partial_file(server: Server, tmp_path: Path) -> None:
     body = b"the cat sat on the mat\n" * 10_000
 
-    def slow(handler: SimpleHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body[:50_000])
-        handler.wfile.flush()
-        time.sleep(3)
-        try:
-            handler.wfile.write(body[50_000:])
-        except OSError:
-            pass
-
-    server.routes["/corpus.txt"] = slow
+    server.routes["/corpus.txt"] = partial_body(body, 50_000, pause=3)
     process = w2v_process(tmp_path, "prepare", server.url("corpus.txt"), "--quiet")
     downloads = tmp_path / "data" / "downloads"
     deadline = time.monotonic() + 30
