@@ -130,7 +130,3 @@ def read_toml(path: Path) -> dict[str, Any]:
                 f"unknown key '{key}' in config file {path}; known keys: {', '.join(sorted(known))}"
             )
     return data
-
-
-def config_from_json(text: str) -> TrainConfig:
-    return TrainConfig(**json.loads(text))

@@ -177,10 +177,6 @@ class Batcher:
         self._abs_offsets = offsets_t.abs()
         self._slots = torch.arange(self.noise_slots, device=device, dtype=torch.float32)
 
-    @property
-    def words_per_epoch(self) -> int:
-        return int(self.offsets[-1])
-
     def epoch(self, epoch: int, start_chunk: int = 0,
               start_batch: int = 0) -> Iterator[tuple[int, int, int, Batch]]:
         """(chunk index, batch index, batches in the chunk, batch) from the given position on."""
