@@ -7,7 +7,7 @@ and return only data that pickles, and this module imports little.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,17 +15,32 @@ from w2v.data.text import decode, split_lines
 from w2v.data.vocab import Vocab
 
 
-@dataclass(frozen=True)
+@dataclass
 class WordCounts:
     """How often each word occurs in some text, and how much text that was.
 
     `replaced` counts the characters that were not UTF-8.
     """
 
-    words: Counter[str]
-    tokens: int
-    nbytes: int
-    replaced: int
+    words: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
+    nbytes: int = 0
+    replaced: int = 0
+
+    def count(self, block: bytes) -> None:
+        """Add the words of `block`."""
+        chunk = decode(block)
+        tokens = chunk.text.split()
+        self.words.update(tokens)
+        self.tokens += len(tokens)
+        self.nbytes += chunk.nbytes
+        self.replaced += chunk.replaced
+
+    def add(self, other: WordCounts) -> None:
+        self.words.update(other.words)
+        self.tokens += other.tokens
+        self.nbytes += other.nbytes
+        self.replaced += other.replaced
 
 
 @dataclass(frozen=True)
@@ -38,9 +53,9 @@ class EncodedBlock:
 
 
 def count_block(block: bytes) -> WordCounts:
-    chunk = decode(block)
-    tokens = chunk.text.split()
-    return WordCounts(Counter(tokens), len(tokens), chunk.nbytes, chunk.replaced)
+    counts = WordCounts()
+    counts.count(block)
+    return counts
 
 
 def encode_block(vocab: Vocab, block: bytes) -> EncodedBlock:

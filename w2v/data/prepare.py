@@ -10,7 +10,6 @@ workers.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -120,16 +119,19 @@ def prepare(
 
 def _count_words(text: TextFile, workers: int, progress: bool) -> WordCounts:
     """First pass: how often each token occurs."""
-    words: Counter[str] = Counter()
-    tokens = nbytes = replaced = 0
+    total = WordCounts()
     with _bar(text, "counting", progress) as bar:
-        for counts in ordered_map(count_block, text.blocks(), workers):
-            words.update(counts.words)
-            tokens += counts.tokens
-            nbytes += counts.nbytes
-            replaced += counts.replaced
-            bar.update(counts.nbytes)
-    return WordCounts(words, tokens, nbytes, replaced)
+        if workers == 1:
+            # Counting straight into one Counter, not merging one per block, measured a third
+            # faster, for this pass and (through the heap it leaves) the encoding pass.
+            for block in text.blocks():
+                total.count(block)
+                bar.update(len(block))
+        else:
+            for counts in ordered_map(count_block, text.blocks(), workers):
+                total.add(counts)
+                bar.update(counts.nbytes)
+    return total
 
 
 def _write_data(
@@ -157,7 +159,7 @@ def _encode_corpus(
 
 
 def _stored_size(text: TextFile) -> int:
-    """The size of the text, or of the gzip file holding it (it holds more)."""
+    """Bytes of text; for gzip, of the compressed file, a lower bound that costs no reading."""
     size = text.size
     return text.path.stat().st_size if size is None else size
 

@@ -129,11 +129,15 @@ def decode(block: bytes) -> TextChunk:
 
 def split_lines(text: str) -> tuple[list[str], np.ndarray]:
     """The tokens of `text` and how many fall on each of its "\\n"-separated lines."""
-    # Splitting twice is faster than joining per-line lists: those would all be alive at
-    # once and keep the garbage collector busy.
-    lines = text.split("\n")
-    lengths = np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines))
-    return text.split(), lengths
+    # One line's list at a time: a list per line, all alive at once, keeps the garbage
+    # collector busy.
+    tokens: list[str] = []
+    lengths = []
+    for line in text.split("\n"):
+        words = line.split()
+        tokens += words
+        lengths.append(len(words))
+    return tokens, np.array(lengths, dtype=np.int64)
 
 
 def _cut_at_whitespace(stream: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
