@@ -1,6 +1,8 @@
 import gzip
 import hashlib
 import json
+import random
+from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from unittest import mock
@@ -11,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import Server, make_zip
 
-from w2v.data import ptb
+from w2v.data import pool, ptb
+from w2v.data import prepare as prepare_module
 from w2v.data import text as text_module
 from w2v.data.corpus import open_dataset
 from w2v.data.download import sha256_file
 from w2v.data.prepare import prepare
+from w2v.data.text import open_text_file
 from w2v.errors import W2VError
 
 CORPUS = "the cat sat on the mat\nthe dog\n\nrare words only\ncat sat the cat\n"
@@ -195,6 +199,81 @@ def test_small_chunks_give_the_same_dataset(
         summary = prepare(source, folder / "data", min_count=min_count, progress=False)
 
     assert sentences(summary.path) == expected
+
+
+@pytest.fixture
+def many_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut even a tiny corpus into many blocks, and use workers for it."""
+    monkeypatch.setattr(text_module, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(prepare_module, "PARALLEL_MIN_BYTES", 0)
+
+
+def generated_corpus(lines: int = 300) -> bytes:
+    """Zipf-like words on lines of varied length, with empty lines, one long line and bad bytes."""
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(60)] + ["café", "naïve"]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    lengths = [rng.choice([0, 1, 5, 12, 40]) for _ in range(lines)] + [2500]
+    text = "\n".join(" ".join(rng.choices(words, weights, k=n)) for n in lengths)
+    return text.encode() + b" caf\xe9\n"
+
+
+def dataset_files(dataset: Path) -> dict[str, bytes]:
+    files = {name: (dataset / name).read_bytes() for name in ("tokens.bin", "offsets.bin")}
+    meta = json.loads((dataset / "meta.json").read_text())
+    del meta["created"]
+    return {**files, "vocab.tsv": (dataset / "vocab.tsv").read_bytes(), "meta": meta}
+
+
+@pytest.mark.parametrize("packing", ["plain", "gzip", "zip"])
+def test_workers_write_the_same_dataset(tmp_path: Path, many_blocks: None, packing: str) -> None:
+    content = generated_corpus()
+    source = {
+        "plain": lambda: write(tmp_path / "corpus.txt", content),
+        "gzip": lambda: write(tmp_path / "corpus.txt.gz", gzip.compress(content)),
+        "zip": lambda: str(make_zip(tmp_path / "corpus.zip", {"corpus.txt": content})),
+    }[packing]()
+    assert len(list(open_text_file(Path(source)).blocks())) > 100
+
+    serial = prepare(source, tmp_path / "serial", min_count=2, workers=1, progress=False)
+    with mock.patch.object(pool, "ProcessPoolExecutor", wraps=ProcessPoolExecutor) as pools:
+        parallel = prepare(source, tmp_path / "parallel", min_count=2, workers=2, progress=False)
+
+    assert pools.call_count == 2  # one pool per pass
+    assert dataset_files(parallel.path) == dataset_files(serial.path)
+    assert serial.replaced_characters == 1 and serial.sentences > 200
+
+
+def test_workers_cut_a_huge_line_into_sentences(tmp_path: Path, many_blocks: None) -> None:
+    words = [f"w{i % 13}" for i in range(5500)]
+    source = write(tmp_path / "text8", " ".join(words))
+
+    summary = prepare(source, tmp_path / "data", min_count=1, workers=2, progress=False)
+
+    assert open_dataset(summary.path).offsets.tolist() == [0, 1000, 2000, 3000, 4000, 5000, 5500]
+    assert [word for sentence in sentences(summary.path) for word in sentence] == words
+
+
+def test_workers_report_a_damaged_gzip(tmp_path: Path, many_blocks: None) -> None:
+    packed = gzip.compress(CORPUS.encode() * 100)
+    source = write(tmp_path / "corpus.gz", packed[: len(packed) // 2])
+    with pytest.raises(W2VError, match="damaged or incomplete"):
+        prepare(source, tmp_path / "data", min_count=1, workers=2, progress=False)
+    assert not (tmp_path / "data" / "corpus").exists()
+
+
+def test_a_small_corpus_is_prepared_without_workers(tmp_path: Path) -> None:
+    source = write(tmp_path / "corpus.txt", CORPUS)
+    with mock.patch.object(pool, "ProcessPoolExecutor") as pools:
+        prepare(source, tmp_path / "data", min_count=2, workers=4, progress=False)
+    pools.assert_not_called()
+
+
+@pytest.mark.parametrize("workers", [0, -3])
+def test_workers_must_be_positive(tmp_path: Path, workers: int) -> None:
+    source = write(tmp_path / "corpus.txt", CORPUS)
+    with pytest.raises(W2VError, match=f"^--workers must be at least 1, not {workers}$"):
+        prepare(source, tmp_path / "data", workers=workers, progress=False)
 
 
 # PTB: a generated archive with the real layout stands in for the real one.

@@ -10,14 +10,18 @@ from hypothesis import strategies as st
 from support import make_zip
 
 from w2v.data import text as text_module
-from w2v.data.text import TextFile, open_text_file, split_lines
+from w2v.data.text import TextChunk, TextFile, decode, open_text_file, split_lines
 from w2v.errors import W2VError
 
 CORPUS = "the cat sat\n\non the  mat\nthe end\n"
 
 
+def chunks(source: TextFile, chunk_bytes: int | None = None) -> list[TextChunk]:
+    return [decode(block) for block in source.blocks(chunk_bytes)]
+
+
 def read_all(source: TextFile, chunk_bytes: int = 1 << 20) -> str:
-    return "".join(chunk.text for chunk in source.chunks(chunk_bytes))
+    return "".join(chunk.text for chunk in chunks(source, chunk_bytes))
 
 
 @settings(max_examples=60)
@@ -31,12 +35,12 @@ def test_chunks_end_at_white_space_and_reassemble(
     path = tmp_path_factory.mktemp("chunks") / "corpus.txt"
     path.write_text(text, encoding="utf-8", newline="")
 
-    chunks = list(TextFile(path).chunks(chunk_bytes))
+    decoded = chunks(TextFile(path), chunk_bytes)
 
-    assert "".join(c.text for c in chunks) == text
-    assert all(c.text[-1].isspace() for c in chunks[:-1])
-    assert [t for c in chunks for t in c.text.split()] == text.split()
-    assert sum(c.nbytes for c in chunks) == len(text.encode())
+    assert "".join(c.text for c in decoded) == text
+    assert all(c.text[-1].isspace() for c in decoded[:-1])
+    assert [t for c in decoded for t in c.text.split()] == text.split()
+    assert sum(c.nbytes for c in decoded) == len(text.encode())
 
 
 def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
@@ -44,16 +48,16 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
     # Two bad bytes, plus a genuine U+FFFD that must not be counted.
     path.write_bytes(b"caf\xe9 \xff ok \xef\xbf\xbd\n")
 
-    chunks = list(TextFile(path).chunks())
+    decoded = chunks(TextFile(path))
 
-    assert "".join(c.text for c in chunks) == "caf\ufffd \ufffd ok \ufffd\n"
-    assert sum(c.replaced for c in chunks) == 2
+    assert "".join(c.text for c in decoded) == "caf\ufffd \ufffd ok \ufffd\n"
+    assert sum(c.replaced for c in decoded) == 2
 
 
 def test_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "bom.txt"
     path.write_bytes(b"\xef\xbb\xbfhello world\n")
-    assert read_all(TextFile(path)) == "hello world\n"
+    assert list(TextFile(path).blocks(4)) == [b"hello ", b"world\n"]
 
 
 def test_gzip_and_zip_read_like_plain_text(tmp_path: Path) -> None:

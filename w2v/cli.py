@@ -45,13 +45,16 @@ def prepare(
     data_dir: Annotated[Path, typer.Option(help="Where datasets are written.")] = Path("data"),
     min_count: Annotated[int, typer.Option(help="Drop words seen fewer times.")] = 10,
     max_vocab: Annotated[int | None, typer.Option(help="Keep at most this many words.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Processes that read the corpus; 1 reads it in this process. "
+             "Default: one per available core.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Download (or read) a corpus, build the vocabulary and encode it for training."""
     from w2v.data.prepare import prepare as prepare_dataset
 
     summary = prepare_dataset(source, data_dir, min_count=min_count, max_vocab=max_vocab,
-                              progress=not quiet)
+                              workers=workers, progress=not quiet)
     typer.echo(summary.line())
     typer.echo(f"dataset written to {summary.path}")
 

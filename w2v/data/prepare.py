@@ -1,31 +1,36 @@
 """`w2v prepare`: turn a corpus into a dataset (layout in `w2v.data.corpus`).
 
-The text is streamed twice in chunks: the first pass counts words to build the vocabulary,
-the second encodes each chunk and appends it to the dataset files. Memory is bounded by the
-chunk size and the vocabulary, not by the corpus.
+The text is streamed twice in blocks: the first pass counts words to build the vocabulary,
+the second encodes each block and appends it to the dataset files. Memory is bounded by the
+block size and the vocabulary, not by the corpus. Worker processes count and encode the
+blocks; the results are used in input order, so the dataset is the same for any number of
+workers.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import numpy as np
 from tqdm import tqdm
 
 from w2v.atomic import atomic_dir
 from w2v.data.corpus import OFFSETS, TOKENS, VOCAB, DatasetWriter, write_meta
 from w2v.data.download import fetch
+from w2v.data.passes import WordCounts, count_block, encode_block
+from w2v.data.pool import available_cpus, check_workers, ordered_map
 from w2v.data.ptb import ptb_train, ptb_url
-from w2v.data.text import TextFile, open_text_file, split_lines
+from w2v.data.text import TextFile, open_text_file
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 
 CORPUS_SUFFIXES = (".txt", ".gz", ".zip")
+# Smaller corpora are prepared in-process: starting workers would cost more than they save.
+PARALLEL_MIN_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -56,37 +61,31 @@ class PrepareSummary:
         )
 
 
-@dataclass(frozen=True)
-class _Counts:
-    """The first pass over a corpus."""
-
-    words: Counter[str]
-    raw_tokens: int
-    nbytes: int
-    replaced: int
-
-
 def prepare(
     source: str | None,
     data_dir: Path,
     *,
     min_count: int = 10,
     max_vocab: int | None = None,
+    workers: int | None = None,
     progress: bool = True,
 ) -> PrepareSummary:
     """Build the dataset `<data_dir>/<name>` from `source`: a file, a URL, or None for PTB.
 
-    A URL is first downloaded to `<data_dir>/downloads/`. Returns a summary of the result.
+    A URL is first downloaded to `<data_dir>/downloads/`. `workers` processes read the text
+    (default: one per available core; 1 works in this process). Returns a summary.
     """
     data_dir = Path(data_dir)
+    workers = check_workers(available_cpus() if workers is None else workers)
     text, name, label = _resolve(source, data_dir, progress)
+    workers = workers if _stored_size(text) >= PARALLEL_MIN_BYTES else 1
     start = time.perf_counter()
-    counts = _count_words(text, progress=progress)
-    if counts.raw_tokens == 0:
+    counts = _count_words(text, workers, progress)
+    if counts.tokens == 0:
         raise W2VError(f"{text} holds no words: the corpus is empty")
     vocab = Vocab.build(counts.words, min_count, max_vocab)
     with atomic_dir(data_dir / name) as tmp:
-        sentences, tokens = _write_data(tmp, text, vocab, progress)
+        sentences, tokens = _write_data(tmp, text, vocab, workers, progress)
         write_meta(
             tmp,
             {
@@ -94,11 +93,11 @@ def prepare(
                 "source": label,
                 "sentences": sentences,
                 "tokens": tokens,
-                "raw_tokens": counts.raw_tokens,
+                "raw_tokens": counts.tokens,
                 "vocab_size": len(vocab),
                 "min_count": min_count,
                 "max_vocab": max_vocab,
-                "dropped_tokens": counts.raw_tokens - tokens,
+                "dropped_tokens": counts.tokens - tokens,
                 "replaced_characters": counts.replaced,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
             },
@@ -109,35 +108,39 @@ def prepare(
         name=name,
         sentences=sentences,
         tokens=tokens,
-        raw_tokens=counts.raw_tokens,
+        raw_tokens=counts.tokens,
         vocab_size=len(vocab),
-        dropped_share=1 - tokens / counts.raw_tokens,
+        dropped_share=1 - tokens / counts.tokens,
         replaced_characters=counts.replaced,
         seconds=seconds,
         mb_per_s=counts.nbytes / 1e6 / seconds,
     )
 
 
-def _count_words(text: TextFile, *, progress: bool = False) -> _Counts:
+def _count_words(text: TextFile, workers: int, progress: bool) -> WordCounts:
     """First pass: how often each token occurs."""
-    words: Counter[str] = Counter()
-    raw_tokens = nbytes = replaced = 0
+    total = WordCounts()
     with _bar(text, "counting", progress) as bar:
-        for chunk in text.chunks():
-            tokens = chunk.text.split()
-            words.update(tokens)
-            raw_tokens += len(tokens)
-            nbytes += chunk.nbytes
-            replaced += chunk.replaced
-            bar.update(chunk.nbytes)
-    return _Counts(words, raw_tokens, nbytes, replaced)
+        if workers == 1:
+            # Counting straight into one Counter, not merging one per block, measured a third
+            # faster, for this pass and (through the heap it leaves) the encoding pass.
+            for block in text.blocks():
+                total.count(block)
+                bar.update(len(block))
+        else:
+            for counts in ordered_map(count_block, text.blocks(), workers):
+                total.add(counts)
+                bar.update(counts.nbytes)
+    return total
 
 
-def _write_data(directory: Path, text: TextFile, vocab: Vocab, progress: bool) -> tuple[int, int]:
+def _write_data(
+    directory: Path, text: TextFile, vocab: Vocab, workers: int, progress: bool
+) -> tuple[int, int]:
     """Write the token, offset and vocabulary files; return the sentence and token counts."""
     with open(directory / TOKENS, "wb") as tokens, open(directory / OFFSETS, "wb") as offsets:
         writer = DatasetWriter(tokens, offsets)
-        _encode_corpus(text, vocab, writer, progress=progress)
+        _encode_corpus(text, vocab, writer, workers, progress)
         writer.finish()
     if writer.tokens != vocab.counts.sum():
         raise W2VError(f"{text} changed while it was being prepared; prepare it again")
@@ -146,18 +149,19 @@ def _write_data(directory: Path, text: TextFile, vocab: Vocab, progress: bool) -
 
 
 def _encode_corpus(
-    text: TextFile, vocab: Vocab, writer: DatasetWriter, *, progress: bool = False
+    text: TextFile, vocab: Vocab, writer: DatasetWriter, workers: int, progress: bool
 ) -> None:
     """Second pass: write the ids of the in-vocabulary tokens, line by line."""
     with _bar(text, "encoding", progress) as bar:
-        for chunk in text.chunks():
-            tokens, line_lengths = split_lines(chunk.text)
-            ids = vocab.encode(tokens)
-            kept = ids >= 0
-            line_of_token = np.repeat(np.arange(len(line_lengths)), line_lengths)
-            kept_per_line = np.bincount(line_of_token[kept], minlength=len(line_lengths))
-            writer.write(ids[kept], kept_per_line)
-            bar.update(chunk.nbytes)
+        for block in ordered_map(partial(encode_block, vocab), text.blocks(), workers):
+            writer.write(block.ids, block.line_lengths)
+            bar.update(block.nbytes)
+
+
+def _stored_size(text: TextFile) -> int:
+    """Bytes of text; for gzip, of the compressed file, a lower bound that costs no reading."""
+    size = text.size
+    return text.path.stat().st_size if size is None else size
 
 
 def _resolve(source: str | None, data_dir: Path, progress: bool) -> tuple[TextFile, str, str]:

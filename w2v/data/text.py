@@ -1,9 +1,10 @@
-"""Read a text corpus as a stream of decoded chunks.
+"""Read a text corpus as a stream of blocks, and decode them.
 
 A corpus is UTF-8 text with one sentence per line ("\\n") and tokens separated by white space.
 It is a plain file, a gzip file (`.gz`) or a zip archive (`.zip`) holding one file. Archives are
-read as streams, never extracted. Chunks end at white space, so a token is never cut in two,
-but a line may run over several chunks: a whole corpus on one line is fine.
+read as streams, never extracted. Blocks end at white space, so a token is never cut in two,
+but a line may run over several blocks: a whole corpus on one line is fine. Each block decodes
+on its own, so blocks can be handed to other processes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
-import itertools
 import re
 import stat
 import zipfile
@@ -35,7 +35,7 @@ READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, NotImplemented
 
 @dataclass(frozen=True)
 class TextChunk:
-    """Decoded text ending at white space; `replaced` counts characters that were not UTF-8."""
+    """A decoded block; `replaced` counts characters that were not UTF-8."""
 
     text: str
     nbytes: int
@@ -62,14 +62,18 @@ class TextFile:
             return None
         return self.path.stat().st_size
 
-    def chunks(self, chunk_bytes: int | None = None) -> Iterator[TextChunk]:
-        """Decoded chunks of about `chunk_bytes` (default `CHUNK_BYTES`).
+    def blocks(self, chunk_bytes: int | None = None) -> Iterator[bytes]:
+        """The text, undecoded, in blocks of about `chunk_bytes` (default `CHUNK_BYTES`).
 
-        Damaged or truncated input raises W2VError.
+        A leading byte order mark is dropped. Damaged or truncated input raises W2VError.
         """
         try:
             with self._open() as stream:
-                yield from _decode(_cut_at_whitespace(stream, chunk_bytes or CHUNK_BYTES))
+                blocks = _cut_at_whitespace(stream, chunk_bytes or CHUNK_BYTES)
+                first = next(blocks, b"").removeprefix(codecs.BOM_UTF8)
+                if first:
+                    yield first
+                yield from blocks
         except READ_ERRORS as exc:
             hint = "" if getattr(exc, "errno", None) else "; the file is damaged or incomplete"
             raise W2VError(f"cannot read {self}: {_describe(exc)}{hint}") from exc
@@ -116,11 +120,24 @@ def zip_files(archive: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
     return [info for info in archive.infolist() if not info.is_dir()]
 
 
+def decode(block: bytes) -> TextChunk:
+    """Decode a block of UTF-8, putting U+FFFD in for bytes that are not UTF-8."""
+    text = block.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - block.count(REPLACEMENT_UTF8)
+    return TextChunk(text, len(block), replaced)
+
+
 def split_lines(text: str) -> tuple[list[str], np.ndarray]:
     """The tokens of `text` and how many fall on each of its "\\n"-separated lines."""
-    lines = list(map(str.split, text.split("\n")))
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
-    return list(itertools.chain.from_iterable(lines)), lengths
+    # One line's list at a time: a list per line, all alive at once, keeps the garbage
+    # collector busy.
+    tokens: list[str] = []
+    lengths = []
+    for line in text.split("\n"):
+        words = line.split()
+        tokens += words
+        lengths.append(len(words))
+    return tokens, np.array(lengths, dtype=np.int64)
 
 
 def _cut_at_whitespace(stream: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
@@ -135,14 +152,6 @@ def _cut_at_whitespace(stream: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
             yield data[:cut]
     if pending:
         yield pending
-
-
-def _decode(blocks: Iterator[bytes]) -> Iterator[TextChunk]:
-    for index, block in enumerate(blocks):
-        data = block.removeprefix(codecs.BOM_UTF8) if index == 0 else block
-        text = data.decode("utf-8", errors="replace")
-        replaced = text.count("\ufffd") - data.count(REPLACEMENT_UTF8)
-        yield TextChunk(text, len(block), replaced)
 
 
 def _is_gzip(path: Path) -> bool:

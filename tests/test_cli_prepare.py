@@ -1,0 +1,56 @@
+"""`w2v prepare` run as a user runs it: in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PREPARE_WITHOUT_TORCH = """
+import sys
+from w2v.cli import app
+
+try:
+    app(["prepare", "corpus.txt", "--data-dir", "data", "--min-count", "1", "--quiet"])
+except SystemExit as exit:
+    assert not exit.code, f"w2v prepare exited with {exit.code}"
+assert "torch" not in sys.modules, "w2v prepare imported torch"
+"""
+
+
+def run_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat\nthe dog\n")
+    return tmp_path
+
+
+def test_prepare_does_not_import_torch(corpus: Path) -> None:
+    result = run_python(["-c", PREPARE_WITHOUT_TORCH], corpus)
+
+    assert result.returncode == 0, result.stderr
+    assert "corpus: 2 sentences, 8 tokens" in result.stdout
+    assert (corpus / "data" / "corpus" / "tokens.bin").is_file()
+
+
+def test_workers_below_one_is_a_one_line_error(corpus: Path) -> None:
+    result = run_python(["-m", "w2v", "prepare", "corpus.txt", "--workers", "0"], corpus)
+
+    assert result.returncode == 1
+    assert result.stderr == "w2v: error: --workers must be at least 1, not 0\n"
+    assert not (corpus / "data").exists()

@@ -1,0 +1,79 @@
+"""Map a function over a stream of items in worker processes, keeping the input order.
+
+Only a few items are in flight at a time, so a stream larger than memory can be mapped, and
+the results come back in input order, so what is built from them does not depend on how many
+workers there were.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from w2v.errors import W2VError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Items waiting or running per worker: enough that no worker idles while the parent reads.
+QUEUED_PER_WORKER = 2
+
+_task: Callable[[object], object] | None = None
+
+
+def available_cpus() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_workers(workers: int) -> int:
+    if workers < 1:
+        raise W2VError(f"--workers must be at least 1, not {workers}")
+    return workers
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """`map(fn, items)`, run by `workers` processes; with one worker, in this process.
+
+    `fn` must pickle; it is sent to each worker once, so it may carry large data.
+    """
+    if check_workers(workers) == 1:
+        yield from map(fn, items)
+        return
+    pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(fn,))
+    try:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(_run, item))
+            if len(pending) >= QUEUED_PER_WORKER * workers:
+                yield _result(pending.popleft())
+        while pending:
+            yield _result(pending.popleft())
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _result(future: Future[R]) -> R:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise W2VError(
+            "a worker process died, perhaps for lack of memory; try fewer --workers"
+        ) from exc
+
+
+def _start_worker(fn: Callable[[object], object]) -> None:
+    global _task
+    _task = fn
+    # Ctrl-C reaches the whole process group: the parent stops the pool, workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(item: object) -> object:
+    assert _task is not None
+    return _task(item)
