@@ -218,7 +218,7 @@ def generated_corpus(lines: int = 300) -> bytes:
     return text.encode() + b" caf\xe9\n"
 
 
-def dataset_files(dataset: Path) -> dict[str, bytes]:
+def dataset_files(dataset: Path) -> dict[str, object]:
     files = {name: (dataset / name).read_bytes() for name in ("tokens.bin", "offsets.bin")}
     meta = json.loads((dataset / "meta.json").read_text())
     del meta["created"]
