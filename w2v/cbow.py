@@ -45,7 +45,7 @@ class CBOW(NegativeSamplingModel):
         return torch.bmm(self.center(targets), means.unsqueeze(2)).squeeze(2)
 
     @torch.no_grad()
-    def gradients(self, batch: Batch, lr: float = 1.0) -> Gradients:
+    def gradients(self, batch: Batch, lr: float = 1.0, with_loss: bool = True) -> Gradients:
         """-lr times the gradient of the summed masked loss on a compact batch: the SGD update.
         Reads the tables only.
 
@@ -74,8 +74,11 @@ class CBOW(NegativeSamplingModel):
         # d(BCE)/d(logit) is sigmoid(logit) - label; scaled by -lr here, once for all rows
         g_center = (1 - torch.sigmoid(center_logits)) * used * lr
         g_noise = torch.sigmoid(noise_logits) * used * -lr
-        loss = (F.softplus(-center_logits) * used).sum() + (F.softplus(noise_logits) * used).sum()
-        count = used.sum() * (1 + negatives)
+        loss = count = None
+        if with_loss:
+            loss = (F.softplus(-center_logits) * used).sum() + \
+                (F.softplus(noise_logits) * used).sum()
+            count = used.sum() * (1 + negatives)
 
         g_noise_groups = g_noise.view(groups, -1, negatives)
         means_update = torch.bmm(g_noise_groups, u_noise).view(size, dim).addcmul_(g_center, u_center)

@@ -22,12 +22,13 @@ class NegativeSamplingModel(nn.Module):
     def word_vectors(self) -> Tensor:
         raise NotImplementedError
 
-    def gradients(self, batch: Batch, lr: float = 1.0) -> Gradients:
+    def gradients(self, batch: Batch, lr: float = 1.0, with_loss: bool = True) -> Gradients:
         raise NotImplementedError
 
-    def sgd_step(self, batch: Batch, lr: float) -> tuple[Tensor, Tensor]:
+    def sgd_step(self, batch: Batch, lr: float,
+                 with_loss: bool = True) -> tuple[Tensor | None, Tensor | None]:
         """One SGD step: lr times the gradient of the summed masked loss. Returns (loss, count)."""
-        step = self.gradients(batch, lr)
+        step = self.gradients(batch, lr, with_loss)
         self.apply([step])
         return step.loss, step.count
 
@@ -70,7 +71,7 @@ class SkipGram(NegativeSamplingModel):
         return torch.bmm(v, u.transpose(1, 2)).squeeze(1)
 
     @torch.no_grad()
-    def gradients(self, batch: Batch, lr: float = 1.0) -> Gradients:
+    def gradients(self, batch: Batch, lr: float = 1.0, with_loss: bool = True) -> Gradients:
         """-lr times the gradient of the summed masked loss on a compact batch: the SGD update.
 
         Reads the tables only.
@@ -94,9 +95,11 @@ class SkipGram(NegativeSamplingModel):
         # d(BCE)/d(logit) is sigmoid(logit) - label; scaled by -lr here, once for all rows
         g_context = (1 - torch.sigmoid(context_logits)).mul_(batch.context_mask).mul_(lr)
         g_noise = torch.sigmoid(noise_logits).mul_(batch.noise_mask).mul_(-lr)
-        loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
-            (F.softplus(noise_logits) * batch.noise_mask).sum()
-        count = batch.context_mask.sum() + batch.noise_mask.sum()
+        loss = count = None
+        if with_loss:
+            loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
+                (F.softplus(noise_logits) * batch.noise_mask).sum()
+            count = batch.context_mask.sum() + batch.noise_mask.sum()
 
         g_noise_groups = g_noise.view(groups, -1, g_noise.shape[1])
         v_update = torch.bmm(g_noise_groups, u_noise).view(size, dim)
@@ -118,8 +121,8 @@ class Gradients:
     center_update: Tensor  # [B, d]
     context_ids: tuple[Tensor, ...]  # rows of the context table, in parts
     context_update: tuple[Tensor, ...]  # [rows, d] for each part
-    loss: Tensor  # summed masked loss
-    count: Tensor  # unmasked slots
+    loss: Tensor | None  # summed masked loss, when asked for
+    count: Tensor | None  # unmasked slots, when asked for
 
 
 def masked_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
