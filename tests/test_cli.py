@@ -17,7 +17,7 @@ from support import Server, topic_corpus
 
 from w2v.cli import main
 from w2v.data import ptb
-from w2v.data.download import sha256_stream
+from w2v.data.checksum import sha256_stream
 
 FAST = ["--dim", "16", "--window", "3", "--epochs", "5", "--sample", "0", "--batch-size", "128", "--lr", "0.05",
         "--quiet"]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from support import Server
 
-from w2v.data.download import fetch, sha256_file
+from w2v.data.checksum import sha256_file
+from w2v.data.download import fetch
 from w2v.errors import W2VError
 
 PAYLOAD = np.random.default_rng(0).bytes(300_000)

@@ -16,8 +16,8 @@ from support import Server, make_zip
 from w2v.data import pool, ptb
 from w2v.data import prepare as prepare_module
 from w2v.data import text as text_module
+from w2v.data.checksum import sha256_file
 from w2v.data.corpus import open_dataset
-from w2v.data.download import sha256_file
 from w2v.data.prepare import prepare
 from w2v.data.text import open_text_file
 from w2v.errors import W2VError

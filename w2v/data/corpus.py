@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from w2v.data.download import sha256_file
+from w2v.data.checksum import sha256_file
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 

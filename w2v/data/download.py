@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import requests
 import urllib3
@@ -50,20 +48,6 @@ def fetch(
     except OSError as exc:
         raise W2VError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     return dest
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    with open(path, "rb") as f:
-        return sha256_stream(f)
-
-
-def sha256_stream(stream: BinaryIO) -> str:
-    """Hex SHA-256 of what is left to read in a binary stream."""
-    digest = hashlib.sha256()
-    while block := stream.read(CHUNK_BYTES):
-        digest.update(block)
-    return digest.hexdigest()
 
 
 def _session(retries: int) -> requests.Session:

@@ -12,7 +12,8 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from w2v.data.download import fetch, sha256_stream
+from w2v.data.checksum import sha256_stream
+from w2v.data.download import fetch
 from w2v.data.text import TextFile, zip_files
 from w2v.errors import W2VError
 
