@@ -91,3 +91,15 @@ def test_resume_a_two_process_run(workdir: Path) -> None:
     metrics = (workdir / "runs" / "longer" / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in metrics]
     assert steps == sorted(steps)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--nproc", "0"], "--nproc must be at least 1, got 0"),
+    (["--nproc", "2", "--device", "tpu"], "--device must be auto, cpu, cuda or cuda:N"),
+])
+def test_bad_launches_are_one_line_before_any_process_starts(workdir: Path, flags: list[str],
+                                                            message: str) -> None:
+    done = run(workdir, sys.executable, "-m", "w2v", "train", *flags, "--quiet")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert "Traceback" not in done.stderr

@@ -114,6 +114,9 @@ def launch(nproc: int, target: Callable[..., None], *args: Any) -> None:
             pass
     except mp.ProcessExitedException as e:
         raise SystemExit(e.exit_code or 1) from None
+    except mp.ProcessRaisedException as e:
+        last = str(e).strip().splitlines()[-1]
+        raise W2VError(f"training process {e.error_index} of {nproc} failed: {last}") from None
 
 
 def _run_rank(rank: int, nproc: int, port: int, target: Callable[..., None], args: tuple) -> None:

@@ -15,7 +15,7 @@ from w2v.data.corpus import find_dataset, open_dataset
 from w2v.distributed import Cluster, broadcast, join, launch, leave
 from w2v.errors import Interrupted, W2VError
 from w2v.rundir import RUNS_ROOT, find_run, is_run, new_run_dir, read_run_info
-from w2v.train import MODEL_CLASSES, Position, Trainer, TrainResult, resolve_device
+from w2v.train import MODEL_CLASSES, Position, Trainer, TrainResult, check_device, resolve_device
 
 Evaluation = tuple[list[Path], list[Path]] | None
 
@@ -30,6 +30,7 @@ def start_run(data: Path | None, run_dir: Path | None, config_file: Path | None,
     config = load_config(config_file, **overrides)
     dataset = find_dataset(data)
     open_dataset(dataset)
+    _check_launch(device, nproc)
     if nproc > 1:
         run_dir = _choose_run_dir(run_dir, dataset)
         launch(nproc, _in_rank, _train, dataset, run_dir, config, device, progress, evaluation,
@@ -63,6 +64,7 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
     if words != tables["center"].shape[0]:
         raise W2VError(f"the dataset {dataset} has {words} words but the run was trained on "
                        f"{tables['center'].shape[0]}; give the run's dataset with --data")
+    _check_launch(device, nproc)
     world = nproc if nproc > 1 else int(os.environ.get("WORLD_SIZE", "1"))
     _check_world(batches, world)
     if nproc > 1:
@@ -74,7 +76,7 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
 def _train(dataset_path: Path, run_dir: Path | None, config: TrainConfig, device: str,
            progress: bool, evaluation: Evaluation, resume: bool) -> TrainResult | None:
     """This process's part of a run: join the others (if any), train, leave."""
-    cluster = join(_device_type(device))
+    cluster = join(check_device(device))
     try:
         dataset = open_dataset(dataset_path)
         position, model = None, None
@@ -93,6 +95,13 @@ def _train(dataset_path: Path, run_dir: Path | None, config: TrainConfig, device
     finally:
         leave(cluster)
     return result if cluster.is_main else None
+
+
+def _check_launch(device: str, nproc: int) -> None:
+    """Refuse a device or process count that cannot work, before any process starts."""
+    if nproc < 1:
+        raise W2VError(f"--nproc must be at least 1, got {nproc}")
+    check_device(device)
 
 
 def _choose_run_dir(run_dir: Path | None, dataset: Path) -> Path:
@@ -162,9 +171,3 @@ def _result_of(run: Path) -> TrainResult:
     return TrainResult(run, info["final_loss"] or float("nan"), info["words_per_s"],
                        info["centers_per_s"], f"{info['device']} x {info['processes']}",
                        info["seconds"])
-
-
-def _device_type(device: str) -> str:
-    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "cpu"

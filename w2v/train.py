@@ -82,25 +82,35 @@ class TrainResult:
                 f"{self.seconds:.1f} s | run {self.run_dir}")
 
 
+def check_device(name: str) -> str:
+    """The device type a --device value asks for ('cpu' or 'cuda'); an error if it cannot work."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise W2VError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
+        index = torch.device(name).index or 0
+        if index >= torch.cuda.device_count():
+            raise W2VError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs")
+        return "cuda"
+    raise W2VError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
+
+
 def resolve_device(name: str, cluster: Cluster = SINGLE_PROCESS) -> torch.device:
     """auto takes a GPU when there is one; asking for CUDA where there is none is an error.
 
     On several processes, each takes the GPU of its local rank.
     """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
+    if check_device(name) == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise W2VError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
-        device = torch.device(name)
-        index = cluster.local_rank if cluster.distributed else (device.index or 0)
-        if index >= torch.cuda.device_count():
-            raise W2VError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs")
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    raise W2VError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
+    index = cluster.local_rank if cluster.distributed else (torch.device(name).index or 0)
+    if index >= torch.cuda.device_count():
+        raise W2VError(f"--device {name}: process {cluster.rank} needs GPU {index}, but there are "
+                       f"only {torch.cuda.device_count()}")
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
 
 
 def check_trainable(data: PreparedData, config: TrainConfig) -> None:
