@@ -22,6 +22,7 @@ from w2v.correlation import pearson, spearman
 from w2v.errors import W2VError
 from w2v.similarity import Method, method_scores
 from w2v.vectors import Vectors
+from w2v.word2vec_format import is_number
 
 # How many scores one batch of analogy questions may hold; bounds memory, not results.
 _SCORES_PER_BATCH = 2**24
@@ -89,7 +90,7 @@ def evaluate_word_pairs(
     unknown = 0
     for line in _read_lines(path):
         fields = line.split(delimiter)
-        if line.startswith("#") or len(fields) != 3 or not _is_number(fields[2]):
+        if line.startswith("#") or len(fields) != 3 or not is_number(fields[2]):
             continue
         first, second = (_key(word, case_insensitive) for word in fields[:2])
         if first not in vocab or second not in vocab:
@@ -231,14 +232,6 @@ def _read_lines(path: str | os.PathLike[str]) -> list[str]:
         raise W2VError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise W2VError(f"cannot read {path}: {error}") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_questions(

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from w2v.atomic import atomic_path
 from w2v.cbow import CBOW
 from w2v.config import TrainConfig
 from w2v.data.batcher import Batch, Batcher, even_chunks, expected_keep_share, keep_probabilities
+from w2v.data.corpus import Dataset
 from w2v.distributed import SINGLE_PROCESS, Cluster, TableSync, gather, table_digest
 from w2v.errors import Interrupted, W2VError
 from w2v.model import NegativeSamplingModel, SkipGram
@@ -39,19 +40,6 @@ from w2v.rundir import RUN_FORMAT, RUN_VERSION
 LOSS_EVERY = 4
 
 MODEL_CLASSES: dict[str, type[NegativeSamplingModel]] = {"skipgram": SkipGram, "cbow": CBOW}
-
-
-class Vocabulary(Protocol):
-    words: list[str]
-    counts: np.ndarray
-
-
-class PreparedData(Protocol):
-    path: Path
-    tokens: np.ndarray
-    offsets: np.ndarray
-    vocab: Vocabulary
-    meta: dict[str, Any]
 
 
 @dataclass
@@ -113,7 +101,7 @@ def resolve_device(name: str, cluster: Cluster = SINGLE_PROCESS) -> torch.device
     return torch.device("cuda", index)
 
 
-def check_trainable(data: PreparedData, config: TrainConfig) -> None:
+def check_trainable(data: Dataset, config: TrainConfig) -> None:
     """Refuse a dataset that skip-gram with negative sampling cannot learn anything from."""
     words, counts = data.vocab.words, data.vocab.counts
     if len(words) < 2:
@@ -151,7 +139,7 @@ class _Pending:
 
 
 class Trainer:
-    def __init__(self, data: PreparedData, config: TrainConfig, run_dir: Path,
+    def __init__(self, data: Dataset, config: TrainConfig, run_dir: Path,
                  device: torch.device, *, cluster: Cluster = SINGLE_PROCESS,
                  position: Position | None = None, model: NegativeSamplingModel | None = None,
                  threads: int | None = None,

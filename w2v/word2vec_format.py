@@ -69,7 +69,7 @@ def _read_either(
     story, so the text reader gets to say what is wrong."""
     end = data.find(b"\n", body)
     first_row = data[body : len(data) if end == -1 else end].split()
-    if len(first_row) == dim + 1 and all(_is_number(value) for value in first_row[1:]):
+    if len(first_row) == dim + 1 and all(is_number(value) for value in first_row[1:]):
         return _read_text_rows(data, body, count, dim, path)
     try:
         return _read_binary_rows(data, body, count, dim, path)
@@ -159,7 +159,7 @@ def _read_text_rows(
         try:
             matrix[row] = [float(value) for value in values]
         except ValueError:
-            bad = next(value for value in values if not _is_number(value))
+            bad = next(value for value in values if not is_number(value))
             raise _error(
                 path,
                 line,
@@ -172,7 +172,8 @@ def _read_text_rows(
     return list(seen), matrix
 
 
-def _is_number(value: bytes) -> bool:
+def is_number(value: str | bytes) -> bool:
+    """Whether a field reads as a number (float() takes text and bytes alike)."""
     try:
         float(value)
     except ValueError:
