@@ -280,6 +280,29 @@ def test_resume_with_other_settings_needs_force(capsys: Capsys, dataset: Path) -
     assert json.loads(Path("runs/r/run.json").read_text())["epochs_done"] == 3
 
 
+def test_resume_refuses_changes_that_would_make_the_run_wrong(capsys: Capsys,
+                                                             dataset: Path) -> None:
+    assert train(capsys, dataset, "runs/r", "--epochs", "1").code == 0
+    assert_error(w2v(capsys, "train", "--resume", "--run-dir", "runs/r", "--model", "cbow",
+                     "--epochs", "2", "--quiet", "--force"), "--resume cannot change the model")
+    # as a checkpoint taken by an interrupt in the middle of the second epoch
+    checkpoint = load(Path("runs/r/checkpoint.pt"))
+    checkpoint["position"]["batches"] = [2]
+    checkpoint["config"]["epochs"] = 2
+    torch.save(checkpoint, "runs/r/checkpoint.pt")
+    for flags, named in [(["--batch-size", "128"], "--batch-size"),
+                         (["--window", "2", "--seed", "5"], "--window, --seed")]:
+        result = w2v(capsys, "train", "--resume", "--run-dir", "runs/r", *flags, "--quiet",
+                     "--force")
+        assert_error(result, "the checkpoint was taken in the middle of epoch 2, and "
+                             f"{named} would cut that epoch into other batches; resume without "
+                             "changing it, or change it once the epoch is done")
+    result = w2v(capsys, "train", "--resume", "--run-dir", "runs/r", "--lr", "0.02", "--quiet",
+                 "--force")
+    assert result.code == 0, result.err
+    assert json.loads(Path("runs/r/run.json").read_text())["epochs_done"] == 2
+
+
 def test_resume_without_a_run(capsys: Capsys, dataset: Path) -> None:
     assert_error(w2v(capsys, "train", "--resume", "--run-dir", "runs/none", "--quiet"),
                  "no training run found in runs/none/; pass a run directory with --run-dir")

@@ -53,6 +53,7 @@ def resume_run(run_dir: Path | None, data: Path | None, config_file: Path | None
         names = ", ".join(f"{k} ({before[k]} -> {v})" for k, v in changed.items())
         raise W2VError(f"--resume with settings that differ from the checkpoint's: {names}; "
                        f"drop them, or add --force to continue with them")
+    _check_changes(changed, position, batches)
     if config.dim != tables["center"].shape[1]:
         raise W2VError(f"--resume cannot change dim: the checkpoint's vectors have "
                        f"{tables['center'].shape[1]} dimensions; start a new run instead")
@@ -127,6 +128,24 @@ def _on_main(cluster: Cluster, decide: Callable[[], Any]) -> Any:
     if error is not None:
         raise W2VError(error)
     return answer
+
+
+# Settings that decide which batches an epoch is cut into: a checkpoint taken in the middle of an
+# epoch points at a batch of the old cutting, so they can change only at an epoch's end.
+EPOCH_LAYOUT = ("window", "negatives", "sample", "batch_size", "group_size", "chunk_tokens", "seed")
+
+
+def _check_changes(changed: dict[str, Any], position: Position, batches: list[int]) -> None:
+    """Refuse, even with --force, changes that would make the resumed run wrong."""
+    if "model" in changed:
+        raise W2VError("--resume cannot change the model: its tables mean other things in "
+                       "another model; start a new run instead")
+    layout = [name for name in EPOCH_LAYOUT if name in changed]
+    if layout and _mid_epoch(position, batches):
+        flags = ", ".join("--" + name.replace("_", "-") for name in layout)
+        raise W2VError(f"the checkpoint was taken in the middle of epoch {position.epoch + 1}, "
+                       f"and {flags} would cut that epoch into other batches; resume without "
+                       f"changing it, or change it once the epoch is done")
 
 
 def _mid_epoch(position: Position, batches: list[int]) -> bool:
