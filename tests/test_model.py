@@ -57,10 +57,12 @@ def _as_double(batch: Batch) -> Batch:
                  batch.noise_mask.double(), batch.words, batch.centers_count)
 
 
+@pytest.mark.parametrize("gather_contexts", [False, True], ids=["shifted", "gathered"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fast_gradients_equal_autograd_on_the_seed_layout(seed: int) -> None:
+def test_fast_gradients_equal_autograd_on_the_seed_layout(seed: int, gather_contexts: bool) -> None:
     batch = small_batch(seed)
     model = random_model(seed)
+    model.gather_contexts = gather_contexts
     loss_ref, center_ref, context_ref = autograd_reference(model, batch)
     loss, center, context = dense_gradients(model, batch)
     assert torch.allclose(loss, loss_ref, rtol=1e-10)

@@ -14,6 +14,7 @@ from w2v.config import TrainConfig
 from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
 from w2v.errors import W2VError
+from w2v.model import SkipGram
 from w2v.train import Trainer, learning_rate, resolve_device
 from w2v.vectors import Vectors
 
@@ -82,6 +83,20 @@ def test_threads_compute_the_same_steps(dataset_dir: Path, tmp_path: Path) -> No
     one = train(dataset_dir, tmp_path / "one", threads=1, epochs=2)
     two = train(dataset_dir, tmp_path / "two", threads=2, epochs=2)
     assert np.allclose(one.vectors, two.vectors, atol=1e-5)
+
+
+def test_the_gpu_layout_of_context_slots_trains_the_same_steps(dataset_dir: Path,
+                                                              tmp_path: Path) -> None:
+    data = open_dataset(dataset_dir)
+    config = CONFIG.replace(epochs=2)
+    model = SkipGram(len(data.vocab.words), config.dim, torch.Generator().manual_seed(config.seed))
+    model.gather_contexts = True
+    Trainer(data, config, tmp_path / "gathered", torch.device("cpu"), model=model,
+            threads=1).run(progress=False)
+    shifted = train(dataset_dir, tmp_path / "shifted", threads=1, epochs=2)
+    gathered = Vectors.load(tmp_path / "gathered")
+    assert np.allclose(shifted.vectors, gathered.vectors, atol=1e-5)
+    assert np.abs(shifted.vectors).max() > 0.1
 
 
 def test_learning_rate_decays_linearly_to_the_floor() -> None:

@@ -18,6 +18,9 @@ class NegativeSamplingModel(nn.Module):
 
     center: nn.Embedding | nn.EmbeddingBag
     context: nn.Embedding | nn.EmbeddingBag
+    # Where each operation costs a kernel launch (GPUs), fewer and larger operations pay; on a
+    # CPU, operations on views that copy nothing do. The trainer sets this for its device.
+    gather_contexts: bool = False
 
     def word_vectors(self) -> Tensor:
         raise NotImplementedError
@@ -77,40 +80,59 @@ class SkipGram(NegativeSamplingModel):
         Reads the tables only.
 
         Computes what `masked_bce(self(*dense[:2]), labels, mask, "sum")` and autograd would,
-        without materialising the [B, L, d] rows: context slots are shifted views of the batch's
-        token stream, noise slots one matrix product per group of centers.
+        without materialising the noise slots' [B, L, d] rows: their logits are one matrix
+        product per group of centers. Context slots are shifted views of the batch's token
+        stream, or, with `gather_contexts`, gathered rows.
         """
         center_w, context_w = self.center.weight, self.context.weight
-        size, window, dim = batch.centers.shape[0], batch.window, center_w.shape[1]
+        size, dim = batch.centers.shape[0], center_w.shape[1]
         groups = batch.noise.shape[0]
         v = center_w.index_select(0, batch.centers)  # [B, d]
-        u_stream = context_w.index_select(0, batch.stream)  # [B + 2w, d]
         u_noise = context_w.index_select(0, batch.noise.reshape(-1)).view(groups, -1, dim)
-        shifts = [window + offset for offset in context_offsets(window)]
-
-        context_logits = torch.stack([(v * u_stream[s:s + size]).sum(1) for s in shifts], dim=1)
         v_groups = v.view(groups, -1, dim)
         noise_logits = torch.bmm(v_groups, u_noise.transpose(1, 2)).view(size, -1)
-
         # d(BCE)/d(logit) is sigmoid(logit) - label; scaled by -lr here, once for all rows
-        g_context = (1 - torch.sigmoid(context_logits)).mul_(batch.context_mask).mul_(lr)
         g_noise = torch.sigmoid(noise_logits).mul_(batch.noise_mask).mul_(-lr)
+        g_noise_groups = g_noise.view(groups, -1, g_noise.shape[1])
+        v_update = torch.bmm(g_noise_groups, u_noise).view(size, dim)
+        u_noise_update = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
+
+        context_side = self._gathered_contexts if self.gather_contexts else self._shifted_contexts
+        context_logits, context_ids, context_update = context_side(batch, v, v_update, lr)
         loss = count = None
         if with_loss:
             loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
                 (F.softplus(noise_logits) * batch.noise_mask).sum()
             count = batch.context_mask.sum() + batch.noise_mask.sum()
+        return Gradients(batch.centers, v_update, (context_ids, batch.noise.reshape(-1)),
+                         (context_update, u_noise_update), loss, count)
 
-        g_noise_groups = g_noise.view(groups, -1, g_noise.shape[1])
-        v_update = torch.bmm(g_noise_groups, u_noise).view(size, dim)
+    def _shifted_contexts(self, batch: Batch, v: Tensor, v_update: Tensor,
+                          lr: float) -> tuple[Tensor, Tensor, Tensor]:
+        """The context slots as shifted views of the stream's rows, which are read and updated
+        once each: (logits [B, 2w], context rows, their updates); adds to v_update."""
+        size, window = batch.centers.shape[0], batch.window
+        u_stream = self.context.weight.index_select(0, batch.stream)  # [B + 2w, d]
+        shifts = [window + offset for offset in context_offsets(window)]
+        logits = torch.stack([(v * u_stream[s:s + size]).sum(1) for s in shifts], dim=1)
+        g_context = (1 - torch.sigmoid(logits)).mul_(batch.context_mask).mul_(lr)
         u_stream_update = torch.zeros_like(u_stream)
         for j, s in enumerate(shifts):
             g = g_context[:, j:j + 1]
             v_update.addcmul_(g, u_stream[s:s + size])
             u_stream_update[s:s + size].addcmul_(g, v)
-        u_noise_update = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
-        return Gradients(batch.centers, v_update, (batch.stream, batch.noise.reshape(-1)),
-                         (u_stream_update, u_noise_update), loss, count)
+        return logits, batch.stream, u_stream_update
+
+    def _gathered_contexts(self, batch: Batch, v: Tensor, v_update: Tensor,
+                           lr: float) -> tuple[Tensor, Tensor, Tensor]:
+        """The same as `_shifted_contexts` from a [B, 2w, d] copy of the context rows: more
+        memory traffic, but a handful of operations instead of several per slot."""
+        ids = batch.contexts()  # [B, 2w]
+        u = self.context.weight.index_select(0, ids.reshape(-1)).view(*ids.shape, -1)
+        logits = torch.bmm(u, v.unsqueeze(2)).squeeze(2)
+        g_context = (1 - torch.sigmoid(logits)).mul_(batch.context_mask).mul_(lr)
+        v_update.add_(torch.bmm(g_context.unsqueeze(1), u).squeeze(1))
+        return logits, ids.reshape(-1), (g_context.unsqueeze(2) * v.unsqueeze(1)).view(-1, v.shape[1])
 
 
 @dataclass

@@ -155,6 +155,8 @@ class Trainer:
             model = MODEL_CLASSES[config.model](len(data.vocab.words), config.dim,
                                                 torch.Generator().manual_seed(config.seed))
         self.model = model.to(device)
+        if device.type != "cpu":
+            self.model.gather_contexts = True
         self.position = position or Position()
         self.total_words = float(config.epochs * int(data.offsets[-1]))
         self.scores: dict[str, Any] | None = None

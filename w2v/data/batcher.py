@@ -120,10 +120,9 @@ class Batch:
 
     def contexts(self) -> Tensor:
         """[B, 2*window] the word in each context slot (masked slots hold whatever is there)."""
-        size = self.centers.shape[0]
-        offsets = torch.tensor(context_offsets(self.window), device=self.stream.device)
-        positions = torch.arange(size, device=self.stream.device)[:, None] + self.window + offsets
-        return self.stream[positions]
+        w = self.window
+        windows = self.stream.unfold(0, 2 * w + 1, 1)  # row n: stream[n : n + 2w + 1], center at w
+        return torch.cat([windows[:, :w], windows[:, w + 1:]], dim=1)
 
     def split(self, parts: int) -> list[Batch]:
         """Consecutive slices of whole groups; their gradients add up to the whole batch's."""
