@@ -54,8 +54,9 @@ def test_gradients_equal_autograd_on_the_reference(window: int, negatives: int,
     for batch in batches:
         loss, center_grad, context_grad = autograd_gradients(model, batch)
         step = model.gradients(batch, lr=1.0)  # the update: minus the gradient
-        manual_center = -torch.zeros_like(center_grad).index_add_(0, step.centers,
-                                                                   step.center_update)
+        manual_center = torch.zeros_like(center_grad)
+        for rows, update in zip(step.center_ids, step.center_update, strict=True):
+            manual_center.index_add_(0, rows, -update)
         manual_context = torch.zeros_like(context_grad)
         for rows, update in zip(step.context_ids, step.context_update, strict=True):
             manual_context.index_add_(0, rows, -update)

@@ -45,7 +45,9 @@ def autograd_reference(model: SkipGram, batch: Batch) -> tuple[torch.Tensor, tor
 def dense_gradients(model: SkipGram, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, center gradient, context gradient) from the fast path's updates at lr = 1."""
     step = model.gradients(_as_double(batch), lr=1.0)
-    center = torch.zeros_like(model.center.weight).index_add_(0, step.centers, step.center_update)
+    center = torch.zeros_like(model.center.weight)
+    for rows, update in zip(step.center_ids, step.center_update, strict=True):
+        center.index_add_(0, rows, update)
     context = torch.zeros_like(model.context.weight)
     for rows, update in zip(step.context_ids, step.context_update, strict=True):
         context.index_add_(0, rows, update)

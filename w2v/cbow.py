@@ -87,8 +87,7 @@ class CBOW(NegativeSamplingModel):
                                   device=context_w.device)
         for j, s in enumerate(shifts):
             stream_update[s:s + size].addcmul_(shares[:, j:j + 1], means_update)
-        return Gradients(torch.cat([batch.centers, noise]),
-                         torch.cat([g_center * means, u_noise_update]),
+        return Gradients((batch.centers, noise), (g_center * means, u_noise_update),
                          (batch.stream,), (stream_update,), loss, count)
 
 

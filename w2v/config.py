@@ -45,8 +45,9 @@ MODELS = ("skipgram", "cbow")
 
 # Where a model's defaults differ from skip-gram's (configs/cbow.toml holds the same values):
 # a window's mean passes 1/(its size) of the gradient to each context word, so CBOW takes a
-# higher learning rate, and reaches its quality in fewer epochs.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cbow": {"lr": 0.1, "epochs": 10}}
+# higher learning rate, and reaches its quality in fewer epochs; its steps are small, so it
+# takes larger batches.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096}}
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every", "sync_every")

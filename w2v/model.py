@@ -42,7 +42,8 @@ class NegativeSamplingModel(nn.Module):
     @torch.no_grad()
     def apply_center(self, steps: Sequence[Gradients]) -> None:
         for step in steps:
-            self.center.weight.index_add_(0, step.centers, step.center_update)
+            for rows, update in zip(step.center_ids, step.center_update, strict=True):
+                self.center.weight.index_add_(0, rows, update)
 
     @torch.no_grad()
     def apply_context(self, steps: Sequence[Gradients]) -> None:
@@ -104,7 +105,7 @@ class SkipGram(NegativeSamplingModel):
             loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
                 (F.softplus(noise_logits) * batch.noise_mask).sum()
             count = batch.context_mask.sum() + batch.noise_mask.sum()
-        return Gradients(batch.centers, v_update, (context_ids, batch.noise.reshape(-1)),
+        return Gradients((batch.centers,), (v_update,), (context_ids, batch.noise.reshape(-1)),
                          (context_update, u_noise_update), loss, count)
 
     def _shifted_contexts(self, batch: Batch, v: Tensor, v_update: Tensor,
@@ -139,8 +140,8 @@ class SkipGram(NegativeSamplingModel):
 class Gradients:
     """SGD updates (-lr times the gradient) of table rows for one batch, and its summed loss."""
 
-    centers: Tensor  # [B] rows of the center table
-    center_update: Tensor  # [B, d]
+    center_ids: tuple[Tensor, ...]  # rows of the center table, in parts
+    center_update: tuple[Tensor, ...]  # [rows, d] for each part
     context_ids: tuple[Tensor, ...]  # rows of the context table, in parts
     context_update: tuple[Tensor, ...]  # [rows, d] for each part
     loss: Tensor | None  # summed masked loss, when asked for
