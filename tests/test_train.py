@@ -15,7 +15,7 @@ from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
 from w2v.errors import W2VError
 from w2v.model import SkipGram
-from w2v.train import Trainer, learning_rate, resolve_device
+from w2v.train import Trainer, learning_rate, resolve_device, sync_interval
 from w2v.vectors import Vectors
 
 CONFIG = TrainConfig(dim=16, window=3, negatives=3, epochs=4, batch_size=128, group_size=16,
@@ -97,6 +97,14 @@ def test_the_gpu_layout_of_context_slots_trains_the_same_steps(dataset_dir: Path
     gathered = Vectors.load(tmp_path / "gathered")
     assert np.allclose(shifted.vectors, gathered.vectors, atol=1e-5)
     assert np.abs(shifted.vectors).max() > 0.1
+
+
+def test_processes_sync_by_device_unless_the_config_says() -> None:
+    assert sync_interval(TrainConfig(), torch.device("cpu")) == 32
+    assert sync_interval(TrainConfig(), torch.device("cuda", 0)) == 4
+    assert sync_interval(TrainConfig(sync_every=8), torch.device("cpu")) == 8
+    with pytest.raises(W2VError, match="'sync_every' must be 0"):
+        TrainConfig(sync_every=-1)
 
 
 def test_learning_rate_decays_linearly_to_the_floor() -> None:
