@@ -42,7 +42,6 @@ LOSS_EVERY = 4
 MODEL_CLASSES: dict[str, type[NegativeSamplingModel]] = {"skipgram": SkipGram, "cbow": CBOW}
 
 
-
 @dataclass
 class Position:
     """Where training stands: the next batch to run, and the work done (over all ranks) before it."""
