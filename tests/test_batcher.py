@@ -95,3 +95,19 @@ def test_epoch_resumes_at_a_given_batch() -> None:
     resumed = [(c, i, b.centers) for c, i, _, b in batcher.epoch(2, c0, i0)]
     assert [(c, i) for c, i, _ in resumed] == [(c, i) for c, i, _ in everything[5:]]
     assert all(torch.equal(a[2], b[2]) for a, b in zip(resumed, everything[5:], strict=True))
+
+
+def test_chunks_drawn_ahead_are_the_chunks_drawn_on_demand() -> None:
+    batcher = make_batcher(chunk_tokens=300, epochs=3, sample=1e-2)
+    assert len(batcher.chunks) > 3
+    ahead = [(0, c, i, b) for c, i, _, b in batcher.epoch(0)]
+    assert batcher._ahead is not None and batcher._ahead[0] == (1, 0)  # the next epoch's first
+    ahead += [(e, c, i, b) for e in (1, 2) for c, i, _, b in batcher.epoch(e)]
+    reference = make_batcher(chunk_tokens=300, epochs=3, sample=1e-2)
+    chunks = {}
+    for e, c, i, batch in ahead:
+        chunk = chunks.setdefault((e, c), reference._draw_chunk(e, c))
+        expected = reference._batch(chunk, i)
+        for field in ("centers", "stream", "context_mask", "noise", "noise_mask"):
+            assert torch.equal(getattr(batch, field), getattr(expected, field))
+    assert len(chunks) == 3 * len(batcher.chunks)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,15 +176,36 @@ class Batcher:
         offsets_t = torch.tensor(context_offsets(config.window), device=device)
         self._abs_offsets = offsets_t.abs()
         self._slots = torch.arange(self.noise_slots, device=device, dtype=torch.float32)
+        self._drawer: ThreadPoolExecutor | None = None
+        self._ahead: tuple[tuple[int, int], Future[_Chunk]] | None = None
 
     def epoch(self, epoch: int, start_chunk: int = 0,
               start_batch: int = 0) -> Iterator[tuple[int, int, int, Batch]]:
-        """(chunk index, batch index, batches in the chunk, batch) from the given position on."""
+        """(chunk index, batch index, batches in the chunk, batch) from the given position on.
+
+        While a chunk's batches are used, the next chunk is drawn on another thread.
+        """
         for c in range(start_chunk, len(self.chunks)):
-            chunk = self._draw_chunk(epoch, c)
+            chunk = self._take_chunk(epoch, c)
+            if c + 1 < len(self.chunks):
+                self._prefetch(epoch, c + 1)
+            elif epoch + 1 < self.config.epochs:
+                self._prefetch(epoch + 1, 0)
             first = start_batch if c == start_chunk else 0
             for b in range(first, chunk.n_batches):
                 yield c, b, chunk.n_batches, self._batch(chunk, b)
+
+    def _take_chunk(self, epoch: int, index: int) -> _Chunk:
+        """The chunk drawn ahead, if it is this one; else drawn now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == (epoch, index):
+            return ahead[1].result()
+        return self._draw_chunk(epoch, index)
+
+    def _prefetch(self, epoch: int, index: int) -> None:
+        if self._drawer is None:
+            self._drawer = ThreadPoolExecutor(1, thread_name_prefix="w2v-chunks")
+        self._ahead = ((epoch, index), self._drawer.submit(self._draw_chunk, epoch, index))
 
     def _generator(self, epoch: int, chunk: int) -> torch.Generator:
         gen = torch.Generator(device=self.device)
