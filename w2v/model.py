@@ -19,7 +19,8 @@ class NegativeSamplingModel(nn.Module):
     center: nn.Embedding | nn.EmbeddingBag
     context: nn.Embedding | nn.EmbeddingBag
     # Where each operation costs a kernel launch (GPUs), fewer and larger operations pay; on a
-    # CPU, operations on views that copy nothing do. The trainer sets this for its device.
+    # CPU, operations on views that copy nothing do. The trainer sets this for its device;
+    # SkipGram reads it (CBOW's context side is already one embedding bag).
     gather_contexts: bool = False
 
     def word_vectors(self) -> Tensor:
