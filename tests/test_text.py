@@ -3,25 +3,29 @@ import stat
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import make_zip
 
 from w2v.data import text as text_module
-from w2v.data.text import TextChunk, TextFile, decode, open_text_file, split_lines
+from w2v.data.text import TextFile, open_text_file, valid_utf8
 from w2v.errors import W2VError
 
 CORPUS = "the cat sat\n\non the  mat\nthe end\n"
 
 
-def chunks(source: TextFile, chunk_bytes: int | None = None) -> list[TextChunk]:
-    return [decode(block) for block in source.blocks(chunk_bytes)]
+def chunks(source: TextFile, chunk_bytes: int | None = None) -> list[tuple[str, int, int]]:
+    """(text, bytes, characters replaced) of each block."""
+    decoded = []
+    for block in source.blocks(chunk_bytes):
+        valid, replaced = valid_utf8(block)
+        decoded.append((valid.decode("utf-8"), len(block), replaced))
+    return decoded
 
 
 def read_all(source: TextFile, chunk_bytes: int = 1 << 20) -> str:
-    return "".join(chunk.text for chunk in chunks(source, chunk_bytes))
+    return "".join(text for text, _, _ in chunks(source, chunk_bytes))
 
 
 @settings(max_examples=60)
@@ -37,10 +41,10 @@ def test_chunks_end_at_white_space_and_reassemble(
 
     decoded = chunks(TextFile(path), chunk_bytes)
 
-    assert "".join(c.text for c in decoded) == text
-    assert all(c.text[-1].isspace() for c in decoded[:-1])
-    assert [t for c in decoded for t in c.text.split()] == text.split()
-    assert sum(c.nbytes for c in decoded) == len(text.encode())
+    assert "".join(t for t, _, _ in decoded) == text
+    assert all(t[-1].isspace() for t, _, _ in decoded[:-1])
+    assert [w for t, _, _ in decoded for w in t.split()] == text.split()
+    assert sum(n for _, n, _ in decoded) == len(text.encode())
 
 
 def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
@@ -50,8 +54,8 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
 
     decoded = chunks(TextFile(path))
 
-    assert "".join(c.text for c in decoded) == "caf\ufffd \ufffd ok \ufffd\n"
-    assert sum(c.replaced for c in decoded) == 2
+    assert "".join(t for t, _, _ in decoded) == "caf\ufffd \ufffd ok \ufffd\n"
+    assert sum(r for _, _, r in decoded) == 2
 
 
 def test_byte_order_mark_is_dropped(tmp_path: Path) -> None:
@@ -148,10 +152,3 @@ def test_endless_run_without_white_space_is_refused(
     path.write_bytes(b"x" * 500)
     with pytest.raises(W2VError, match="without white space"):
         read_all(TextFile(path), chunk_bytes=64)
-
-
-def test_split_lines() -> None:
-    tokens, lengths = split_lines("a b\n\n c \td e\nf")
-    assert tokens == ["a", "b", "c", "d", "e", "f"]
-    assert lengths.tolist() == [2, 0, 3, 1]
-    assert lengths.dtype == np.int64

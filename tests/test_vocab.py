@@ -86,19 +86,3 @@ def test_load_rejects_malformed_files(tmp_path: Path, content: str, message: str
     path.write_text(content, encoding="utf-8")
     with pytest.raises(W2VError, match=message):
         Vocab.load(path)
-
-
-def test_encode_marks_unknown_words() -> None:
-    vocab = Vocab.build(COUNTS, min_count=10)
-    ids = vocab.encode(["the", "rare", "mat", "dog", "the"])
-    assert ids.dtype == np.int32
-    assert ids.tolist() == [0, -1, 4, -1, 0]
-    assert vocab.encode([]).tolist() == []
-
-
-@settings(max_examples=50)
-@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), max_size=60))
-def test_encode_agrees_with_lookup(tokens: list[str]) -> None:
-    vocab = Vocab.build(Counter(tokens) + Counter("aa"), min_count=2)
-    expected = [vocab.index.get(t, -1) for t in tokens]
-    assert vocab.encode(tokens).tolist() == expected
