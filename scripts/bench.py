@@ -4,12 +4,19 @@
     python scripts/bench.py --model cbow         # CBOW against gensim's CBOW
     python scripts/bench.py --device cuda --repeat 50 --systems w2v   # GPU throughput
     python scripts/bench.py --nproc 1 2          # one against two training processes
+    python scripts/bench.py --prepare CORPUS --prepare-workers 1 2   # w2v prepare against
+                                                 # gensim's build_vocab on one text file
 
 Each system runs in its own process. w2v's time is the wall time of `w2v prepare` plus
 `w2v train` (interpreter start and imports included); gensim's is its vocabulary build plus
 training inside one process (imports and reading the text excluded). Peak memory is each
 process's maximum resident set. WordSim-353 is Spearman's rho with out-of-vocabulary pairs
 skipped, as gensim's evaluate_word_pairs computes it. Outputs go to --out (default bench-out/).
+
+With --prepare, w2v's time is the wall time of `w2v prepare CORPUS` (start-up included) and
+gensim's that of `Word2Vec.build_vocab(LineSentence(CORPUS))` in its process (imports
+excluded); memory is the peak of the resident memory summed over each process tree (w2v's
+parent and its workers), sampled every 0.1 s.
 """
 
 from __future__ import annotations
@@ -54,6 +61,17 @@ print(json.dumps({"seconds": seconds, "words": words, "wordsim": score}))
 """
 
 
+GENSIM_VOCAB_SCRIPT = """
+import json, sys, time
+from gensim.models import Word2Vec
+from gensim.models.word2vec import LineSentence
+start = time.perf_counter()
+m = Word2Vec(min_count=int(sys.argv[2]))
+m.build_vocab(LineSentence(sys.argv[1]))
+print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv)}))
+"""
+
+
 @dataclass
 class Result:
     system: str
@@ -78,6 +96,77 @@ def run(command: list[str], env: dict[str, str] | None = None) -> tuple[str, flo
         if child.returncode:
             sys.exit(f"{' '.join(command)} failed:\n{err.read()}")
         return out.read(), seconds, usage.ru_maxrss / 1024
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of process `root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total
+
+
+def run_sampled(command: list[str]) -> tuple[str, float, float]:
+    """(stdout, wall seconds, peak MB of the process tree's summed resident memory)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, tree_rss(child.pid))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    out, err = child.communicate()
+    if child.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{err}")
+    return out, seconds, peak / 1e6
+
+
+def bench_prepare(args: argparse.Namespace) -> None:
+    """w2v prepare against gensim's build_vocab on one file, alternating."""
+    corpus = args.prepare
+    mb = corpus.stat().st_size / 1e6
+    rows = []
+    for workers in args.prepare_workers:
+        if "w2v" in args.systems:
+            data = args.out / "prepare-data"
+            shutil.rmtree(data, ignore_errors=True)
+            out, seconds, peak = run_sampled(w2v(
+                "prepare", str(corpus), "--data-dir", str(data), "--quiet", "--workers",
+                str(workers), "--min-count", str(args.min_count), *args.prepare_flags))
+            rows.append((f"w2v prepare, {workers} worker(s)", seconds, mb / seconds, peak,
+                         out.splitlines()[0]))
+            shutil.rmtree(data, ignore_errors=True)
+            print(rows[-1], flush=True)
+    if "gensim" in args.systems:
+        out, wall, peak = run_sampled([sys.executable, "-c", GENSIM_VOCAB_SCRIPT, str(corpus),
+                                       str(args.min_count)])
+        r = json.loads(out)
+        rows.append(("gensim build_vocab", r["seconds"], mb / r["seconds"], peak,
+                     f"vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
+        print(rows[-1], flush=True)
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} "
+              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}")
+    print("\n" + header)
+    print(f"{'system':<28} {'seconds':>8} {'MB/s':>6} {'peak MB':>8}  notes")
+    for system, seconds, rate, peak, note in rows:
+        print(f"{system:<28} {seconds:>8.1f} {rate:>6.1f} {peak:>8.0f}  {note}")
 
 
 def serve(directory: Path) -> str:
@@ -174,8 +263,15 @@ def main() -> None:
     parser.add_argument("--ptb", type=Path, default=SHARED / "ptb.zip")
     parser.add_argument("--wordsim", type=Path, default=SHARED / "wordsim353.tsv")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    parser.add_argument("--prepare", type=Path, help="time w2v prepare on this text file instead")
+    parser.add_argument("--prepare-workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--prepare-flags", nargs="*", default=[], help="more w2v prepare flags")
+    parser.add_argument("--min-count", type=int, default=10, help="with --prepare")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        bench_prepare(args)
+        return
     corpus = write_corpus(args.ptb, args.out, args.repeat)
 
     results: list[Result] = []

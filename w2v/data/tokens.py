@@ -115,6 +115,10 @@ def count_rows(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.n
     """The distinct rows of `keys`, sorted, and how often each occurs (summing `counts`)."""
     if len(keys) == 0:
         return keys, np.zeros(0, dtype=np.int64)
+    if counts is None and keys.shape[1] == 1:
+        values = np.sort(keys[:, 0])
+        firsts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+        return values[firsts, None], np.diff(np.append(firsts, len(values)))
     order = sort_rows(keys)
     keys = keys[order]
     new = np.empty(len(keys), dtype=bool)
@@ -142,38 +146,77 @@ class KeyIndex:
     """Look keys up among a fixed set of distinct keys of one width: their position, or -1.
 
     Column by column, each key is replaced by its rank among the set's keys that agree so far,
-    so each step is one search in a sorted uint64 array.
+    so each step is one lookup of a uint64 in a hash table.
     """
 
     def __init__(self, keys: np.ndarray) -> None:
-        self.columns: list[np.ndarray] = []
-        self.prefixes: list[np.ndarray] = []
-        rank = np.zeros(len(keys), dtype=np.uint64)
-        for column in range(keys.shape[1]):
-            values = np.unique(keys[:, column])
-            self.columns.append(values)
-            combined = rank * np.uint64(len(values)) + np.searchsorted(values, keys[:, column])
-            prefixes = np.unique(combined)
-            self.prefixes.append(prefixes)
-            rank = np.searchsorted(prefixes, combined).astype(np.uint64)
+        self.columns = [HashIndex(np.unique(column)) for column in keys.T]
+        self.prefixes: list[HashIndex] = []
+        rank = self.columns[0].find(keys[:, 0]).astype(KEY)
+        for values, column in zip(self.columns[1:], keys.T[1:]):
+            combined = rank * np.uint64(len(values)) + values.find(column).astype(KEY)
+            self.prefixes.append(HashIndex(np.unique(combined)))
+            rank = self.prefixes[-1].find(combined).astype(KEY)
         self.position = np.full(len(keys), -1, dtype=np.int64)
         self.position[rank.astype(np.int64)] = np.arange(len(keys))
 
     def find(self, keys: np.ndarray) -> np.ndarray:
-        found = np.ones(len(keys), dtype=bool)
-        rank = np.zeros(len(keys), dtype=np.uint64)
-        for values, prefixes, column in zip(self.columns, self.prefixes, keys.T):
-            at = _search(values, column, found)
-            combined = rank * np.uint64(len(values)) + at.astype(np.uint64)
-            rank = _search(prefixes, combined, found).astype(np.uint64)
-        return np.where(found, self.position[rank.astype(np.int64)], -1)
+        at = self.columns[0].find(keys[:, 0])
+        found = at >= 0
+        for values, prefixes, column in zip(self.columns[1:], self.prefixes, keys.T[1:]):
+            rank = values.find(column)
+            found &= rank >= 0
+            at = prefixes.find(at.astype(KEY) * np.uint64(len(values)) + rank.astype(KEY))
+            found &= at >= 0
+        return np.where(found, self.position[at], -1)
 
 
-def _search(sorted_values: np.ndarray, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """Positions of `queries` in `sorted_values`; clears `found` where a query is absent."""
-    if len(sorted_values) == 0:
-        found[:] = False
-        return np.zeros(len(queries), dtype=np.int64)
-    at = np.minimum(np.searchsorted(sorted_values, queries), len(sorted_values) - 1)
-    found &= sorted_values[at] == queries
-    return at
+class HashIndex:
+    """Positions of distinct uint64 values in a hash table (open addressing), looked up for all
+    queries together, one probe step at a time."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=KEY)
+        self.size = len(values)
+        self.bits = max(4, (2 * len(values)).bit_length())
+        self.keys = np.zeros(1 << self.bits, dtype=KEY)
+        self.positions = np.full(1 << self.bits, -1, dtype=np.int64)
+        todo = np.arange(len(values))
+        slot = self._slot(values)
+        while len(todo):
+            free = self.positions[slot] < 0
+            # Of several values that want one free slot, the first takes it.
+            wanted, first = np.unique(slot[free], return_index=True)
+            placed = np.flatnonzero(free)[first]
+            self.positions[wanted] = todo[placed]
+            self.keys[wanted] = values[todo[placed]]
+            left = np.ones(len(todo), dtype=bool)
+            left[placed] = False
+            todo, slot = todo[left], self._next(slot[left])
+
+    def __len__(self) -> int:
+        return self.size
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """The position of each query among the values, -1 where it is not one of them."""
+        queries = np.asarray(queries, dtype=KEY)
+        todo = np.arange(len(queries))
+        slot = self._slot(queries)
+        found = np.full(len(queries), -1, dtype=np.int64)
+        asked = queries
+        while True:
+            at = self.positions[slot]
+            hit = self.keys[slot] == asked  # an empty slot has position -1 either way
+            found[todo] = np.where(hit, at, -1)
+            collided = np.flatnonzero(~hit & (at >= 0))
+            if not len(collided):
+                return found
+            todo, slot = todo[collided], self._next(slot[collided])
+            asked = queries[todo]
+
+    def _slot(self, values: np.ndarray) -> np.ndarray:
+        mixed = values * np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits
+        return (mixed >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def _next(self, slot: np.ndarray) -> np.ndarray:
+        return (slot + 1) & (len(self.keys) - 1)
