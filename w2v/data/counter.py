@@ -23,7 +23,7 @@ COUNT = np.dtype("<i8")
 # Shares of the budget: tables waiting to be merged, and the merged run. Merging briefly needs
 # about three times what it merges (a copy, the sort order, the result).
 PENDING_SHARE = 1 / 16
-RUN_SHARE = 1 / 5
+RUN_SHARE = 1 / 4
 
 Table = tuple[np.ndarray, np.ndarray]  # keys (n, width), counts (n,)
 
@@ -67,13 +67,12 @@ class KeyCounter:
             yield from self._merge_runs([run for run in self.spilled if run.width == width])
 
     def _merge_pending(self) -> None:
-        for width, tables in self.pending.items():
+        for width in list(self.pending):
+            tables = self.pending.pop(width)
             if width in self.run:
-                tables = [self.run[width], *tables]
-            keys = np.concatenate([keys for keys, _ in tables])
-            counts = np.concatenate([counts for _, counts in tables])
-            self.run[width] = count_rows(keys, counts)
-        self.pending.clear()
+                tables.insert(0, self.run.pop(width))
+            # count_rows gets the only references to what it merges, and frees them early.
+            self.run[width] = count_rows(*_concatenated(tables))
         self.pending_bytes = 0
         self.run_bytes = sum(_nbytes(table) for table in self.run.values())
         if self.run_bytes >= self.memory * RUN_SHARE:
@@ -104,10 +103,7 @@ class KeyCounter:
             while live := [reader for reader in readers if reader.buffered]:
                 unread = [reader.last_row() for reader in live if not reader.exhausted]
                 bound = min(unread, key=lambda row: tuple(row.tolist())) if unread else None
-                taken = [reader.take(bound) for reader in live]
-                keys = np.concatenate([keys for keys, _ in taken])
-                counts = np.concatenate([counts for _, counts in taken])
-                yield count_rows(keys, counts)
+                yield count_rows(*_concatenated([reader.take(bound) for reader in live]))
 
 
 class _RunReader:
@@ -189,6 +185,13 @@ def select_words(tables: Iterator[Table], min_count: int, max_vocab: int | None)
 
 def _commonest(words: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
     return sorted(words, key=lambda item: (-item[1], item[0]))[:n]
+
+
+def _concatenated(tables: list[Table]) -> Table:
+    keys = np.concatenate([keys for keys, _ in tables])
+    counts = np.concatenate([counts for _, counts in tables])
+    tables.clear()
+    return keys, counts
 
 
 def _nbytes(table: Table) -> int:
