@@ -203,8 +203,8 @@ def test_utf16_with_a_byte_order_mark_becomes_words(capsys: Capsys) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ((CORPUS * 20).encode("utf-16-le"), "of its bytes are NUL (binary data, or UTF-16 "
-                                            "without a byte order mark)"),
+        ((CORPUS * 20).encode("utf-16-le"), ("of its bytes are NUL (binary data, or UTF-16 "
+                                            "without a byte order mark)")),
         (bytes(np.random.default_rng(0).integers(0x80, 0x100, 5000, dtype=np.uint8)) + b" x\n",
          "of it is not UTF-8; convert it to UTF-8"),
     ],

@@ -178,13 +178,13 @@ def test_bz2_and_xz_read_like_plain_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("corpus.txt", bz2.compress(b"a b\n"), "holds bzip2-compressed data, not text; "
-                                               "name it corpus.txt.bz2"),
+        ("corpus.txt", bz2.compress(b"a b\n"), ("holds bzip2-compressed data, not text; "
+                                               "name it corpus.txt.bz2")),
         ("corpus", lzma.compress(b"a b\n"), "name it corpus.xz"),
         ("corpus.txt", gzip.compress(b"a b\n"), "name it corpus.txt.gz"),
         ("corpus.txt", b"\x28\xb5\x2f\xfd rest", "zstd-compressed data, not text; decompress"),
-        ("corpus.bz2", gzip.compress(b"a b\n"), "not bzip2 data as its name says, it holds "
-                                                "gzip-compressed data"),
+        ("corpus.bz2", gzip.compress(b"a b\n"), ("not bzip2 data as its name says, it holds "
+                                                "gzip-compressed data")),
         ("corpus.xz", b"plain words\n", "not xz data as its name says"),
         ("corpus.gz", bz2.compress(b"a b\n"), "not gzip data as its name says"),
     ],

@@ -1,10 +1,7 @@
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
