@@ -6,6 +6,8 @@
     python scripts/bench.py --nproc 1 2          # one against two training processes
     python scripts/bench.py --prepare CORPUS --prepare-workers 1 2   # w2v prepare against
                                                  # gensim's build_vocab on one text file
+    python scripts/bench.py --raw-text RAW --epochs 5 --min-count 5   # raw text: w2v with
+                        # --tokenizer words against gensim on simple_preprocess output
 
 Each system runs in its own process. w2v's time is the wall time of `w2v prepare` plus
 `w2v train` (interpreter start and imports included); gensim's is its vocabulary build plus
@@ -69,6 +71,20 @@ start = time.perf_counter()
 m = Word2Vec(min_count=int(sys.argv[2]))
 m.build_vocab(LineSentence(sys.argv[1]))
 print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv)}))
+"""
+
+
+GENSIM_RAW_SCRIPT = """
+import json, sys, time
+from gensim.models import Word2Vec
+from gensim.models.word2vec import LineSentence
+corpus, epochs, seed, min_count, out = sys.argv[1:6]
+start = time.perf_counter()
+m = Word2Vec(LineSentence(corpus), sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
+             min_count=int(min_count), epochs=int(epochs), workers=2, seed=int(seed))
+seconds = time.perf_counter() - start
+m.wv.save_word2vec_format(out, binary=True)
+print(json.dumps({"seconds": seconds, "vocab": len(m.wv)}))
 """
 
 
@@ -169,6 +185,73 @@ def bench_prepare(args: argparse.Namespace) -> None:
         print(f"{system:<28} {seconds:>8.1f} {rate:>6.1f} {peak:>8.0f}  {note}")
 
 
+def scores(vectors_path: Path, args: argparse.Namespace) -> dict[str, float]:
+    """WordSim-353 and MEN (Spearman) and the Google analogies (accuracy), w2v's evaluator."""
+    from w2v.evaluate import evaluate_word_analogies, evaluate_word_pairs
+    from w2v.vectors import Vectors
+
+    vectors = Vectors.load(vectors_path)
+    analogies = evaluate_word_analogies(vectors, args.analogies)
+    return {"wordsim": evaluate_word_pairs(vectors, args.wordsim).spearman,
+            "men": evaluate_word_pairs(vectors, args.men).spearman,
+            "analogies": analogies.accuracy, "questions": analogies.total}
+
+
+def show_neighbours(label: str, vectors_path: Path, words: list[str]) -> None:
+    from w2v.vectors import Vectors
+
+    vectors = Vectors.load(vectors_path)
+    for word in words:
+        found = [w for w, _ in vectors.most_similar(word, 6)] if word in vectors else ["-"]
+        print(f"  {label:>10} {word}: {', '.join(found)}", flush=True)
+
+
+def bench_raw_text(args: argparse.Namespace) -> None:
+    """Raw text: w2v prepare --tokenizer words + train against gensim on simple_preprocess."""
+    from gensim.utils import simple_preprocess
+
+    raw, epochs, min_count = args.raw_text, args.epochs or 5, args.min_count
+    preprocessed = args.out / f"{raw.stem}.simple_preprocess.txt"
+    if not preprocessed.exists():
+        with open(raw, encoding="utf-8", errors="replace") as src, open(preprocessed, "w") as dst:
+            dst.writelines(" ".join(simple_preprocess(line)) + "\n" for line in src)
+    data = args.out / "raw-data"
+    for tokenizer in ("whitespace", "words"):
+        run(w2v("prepare", str(raw), "--data-dir", str(data), "--name", f"raw-{tokenizer}",
+                "--tokenizer", tokenizer, "--min-count", str(min_count), "--quiet"))
+    rows = []
+    for seed in args.seeds:
+        for tokenizer in ("words", "whitespace"):
+            run_dir = args.out / "runs" / f"raw-{tokenizer}-s{seed}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            _, seconds, _ = run(w2v("train", "--data", str(data / f"raw-{tokenizer}"),
+                                    "--run-dir", str(run_dir), "--epochs", str(epochs),
+                                    "--seed", str(seed), "--quiet"))
+            rows.append((f"w2v --tokenizer {tokenizer}", seed, seconds, scores(run_dir, args)))
+            print(rows[-1], flush=True)
+            if seed == args.seeds[0]:
+                show_neighbours(tokenizer, run_dir, args.show)
+        vectors = args.out / f"gensim-raw-s{seed}.bin"
+        out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed), str(epochs),
+                         str(seed), str(min_count), str(vectors)])
+        rows.append(("gensim, simple_preprocess", seed, json.loads(out)["seconds"],
+                     scores(vectors, args)))
+        print(rows[-1], flush=True)
+        if seed == args.seeds[0]:
+            show_neighbours("gensim", vectors, args.show)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {raw.name}, skip-gram, {epochs} epochs, "
+          f"min-count {min_count}")
+    print(f"{'system':<28} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
+          f"{'asked':>6}")
+    for system in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == system]
+        for name, seed, seconds, s in [*mine, (f"{system} (mean)", 0, statistics.mean(
+                r[2] for r in mine), {k: statistics.mean(r[3][k] for r in mine)
+                                      for k in mine[0][3]})]:
+            print(f"{name:<28} {seed or '':>4} {seconds:>8.1f} {s['wordsim']:>6.3f} "
+                  f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f}")
+
+
 def serve(directory: Path) -> str:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *args: None  # type: ignore[method-assign]
@@ -266,11 +349,19 @@ def main() -> None:
     parser.add_argument("--prepare", type=Path, help="time w2v prepare on this text file instead")
     parser.add_argument("--prepare-workers", type=int, nargs="+", default=[2])
     parser.add_argument("--prepare-flags", nargs="*", default=[], help="more w2v prepare flags")
-    parser.add_argument("--min-count", type=int, default=10, help="with --prepare")
+    parser.add_argument("--min-count", type=int, default=10, help="with --prepare, --raw-text")
+    parser.add_argument("--raw-text", type=Path, help="compare on this raw text file instead")
+    parser.add_argument("--men", type=Path, default=SHARED / "men3k.tsv")
+    parser.add_argument("--analogies", type=Path, default=SHARED / "questions-words.txt")
+    parser.add_argument("--show", nargs="*", default=["water", "chip", "king", "house", "run"],
+                        help="with --raw-text: words whose neighbours are printed")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.prepare:
         bench_prepare(args)
+        return
+    if args.raw_text:
+        bench_raw_text(args)
         return
     corpus = write_corpus(args.ptb, args.out, args.repeat)
 
