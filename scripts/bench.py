@@ -78,10 +78,11 @@ GENSIM_RAW_SCRIPT = """
 import json, sys, time
 from gensim.models import Word2Vec
 from gensim.models.word2vec import LineSentence
-corpus, epochs, seed, min_count, out = sys.argv[1:6]
+corpus, epochs, seed, min_count, out, lr = sys.argv[1:7]
 start = time.perf_counter()
 m = Word2Vec(LineSentence(corpus), sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
-             min_count=int(min_count), epochs=int(epochs), workers=2, seed=int(seed))
+             min_count=int(min_count), epochs=int(epochs), workers=2, seed=int(seed),
+             alpha=float(lr))
 seconds = time.perf_counter() - start
 m.wv.save_word2vec_format(out, binary=True)
 print(json.dumps({"seconds": seconds, "vocab": len(m.wv)}))
@@ -226,21 +227,21 @@ def bench_raw_text(args: argparse.Namespace) -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
             _, seconds, _ = run(w2v("train", "--data", str(data / f"raw-{tokenizer}"),
                                     "--run-dir", str(run_dir), "--epochs", str(epochs),
-                                    "--seed", str(seed), "--quiet"))
+                                    "--seed", str(seed), "--lr", str(args.lr), "--quiet"))
             rows.append((f"w2v --tokenizer {tokenizer}", seed, seconds, scores(run_dir, args)))
             print(rows[-1], flush=True)
             if seed == args.seeds[0]:
                 show_neighbours(tokenizer, run_dir, args.show)
         vectors = args.out / f"gensim-raw-s{seed}.bin"
         out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed), str(epochs),
-                         str(seed), str(min_count), str(vectors)])
+                         str(seed), str(min_count), str(vectors), str(args.lr)])
         rows.append(("gensim, simple_preprocess", seed, json.loads(out)["seconds"],
                      scores(vectors, args)))
         print(rows[-1], flush=True)
         if seed == args.seeds[0]:
             show_neighbours("gensim", vectors, args.show)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {raw.name}, skip-gram, {epochs} epochs, "
-          f"min-count {min_count}")
+          f"min-count {min_count}, learning rate {args.lr} for both")
     print(f"{'system':<28} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
           f"{'asked':>6}")
     for system in dict.fromkeys(r[0] for r in rows):
@@ -352,6 +353,8 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=10, help="with --prepare, --raw-text")
     parser.add_argument("--raw-text", type=Path, help="compare on this raw text file instead")
     parser.add_argument("--men", type=Path, default=SHARED / "men3k.tsv")
+    parser.add_argument("--lr", type=float, default=0.025,
+                        help="with --raw-text: the starting learning rate of both systems")
     parser.add_argument("--analogies", type=Path, default=SHARED / "questions-words.txt")
     parser.add_argument("--show", nargs="*", default=["water", "chip", "king", "house", "run"],
                         help="with --raw-text: words whose neighbours are printed")

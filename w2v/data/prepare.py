@@ -222,7 +222,7 @@ def _dataset_name(filename: str, source: str) -> str:
     while Path(name).suffix.lower() in CORPUS_SUFFIXES:
         name = name[: -len(Path(name).suffix)]
     if not name or name.startswith("."):
-        raise W2VError(f"cannot name a dataset after {source!r}; give the file a plain name")
+        raise W2VError(f"cannot name a dataset after {source!r}; choose a name with --name")
     return name
 
 

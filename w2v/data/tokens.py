@@ -52,8 +52,8 @@ class Tokens:
             where = np.arange(len(widths)) if len(present) == 1 else np.flatnonzero(widths == width)
             starts, lengths = self.starts[where], self.lengths[where]
             keys = np.empty((len(where), width), dtype=KEY)
-            for column in range(width - 1):
-                keys[:, column] = windows[starts + 8 * column]
+            if width > 1:
+                keys[:, :-1] = windows[starts[:, None] + 8 * np.arange(width - 1)]
             rest = (lengths & 7).astype(KEY)
             last = windows[starts + 8 * (width - 1)] & _LOW_BYTES[rest]
             keys[:, width - 1] = last | (rest << np.uint64(56))
