@@ -10,6 +10,7 @@ used in input order, so the dataset is the same for any number of workers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -69,7 +70,7 @@ class PrepareSummary:
 
 
 def prepare(
-    source: str | Sequence[str] | None,
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     data_dir: Path,
     *,
     name: str | None = None,
@@ -96,7 +97,8 @@ def prepare(
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = Tokenizer(tokenizer, lowercase)
     workers = check_workers(available_cpus() if workers is None else workers)
-    sources = [source] if isinstance(source, str) else source
+    single = isinstance(source, (str, os.PathLike))
+    sources = [str(s) for s in ([source] if single else source or [])]  # type: ignore[list-item]
     corpus, name, label = _resolve(sources, data_dir, name, progress)
     workers = workers if corpus.stored_size >= PARALLEL_MIN_BYTES else 1
     start = time.perf_counter()
@@ -117,7 +119,7 @@ def prepare(
             {
                 "name": name,
                 "source": label,
-                "sources": list(sources) if sources else [label],
+                "sources": sources or [label],
                 "files": len(corpus.files),
                 "tokenizer": tokenizer.to_dict(),
                 "sentences": sentences,
@@ -192,7 +194,7 @@ def _write_data(
 
 
 def _resolve(
-    sources: Sequence[str] | None, data_dir: Path, name: str | None, progress: bool
+    sources: list[str], data_dir: Path, name: str | None, progress: bool
 ) -> tuple[Corpus, str, str]:
     """The corpus to read, the dataset's name, and how to describe the source in meta.json."""
     if not sources:
