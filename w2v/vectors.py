@@ -1,4 +1,7 @@
-"""Word vectors: lookup, gensim's query verbs, analogies, export to files and to PyTorch."""
+"""Word vectors: lookup, gensim's query verbs, analogies, export to files and to PyTorch.
+
+torch is imported only by the methods that make PyTorch modules, so that queries start fast.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,9 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
 from w2v.data.corpus import META, OFFSETS, TOKENS, VOCAB
 from w2v.errors import W2VError
@@ -20,6 +21,10 @@ from w2v.formats import read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
 from w2v.run_vectors import Table, is_run_file, read_run_vectors
 from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary", "glove"]
 SaveFormat = Literal["word2vec-binary", "word2vec-text", "glove", "tsv"]
@@ -384,6 +389,8 @@ class Vectors:
 
         With `padding_idx`, a zero row is inserted there (the words after it move down one).
         """
+        from torch import nn
+
         weights, index = self._table(padding_idx)
         return nn.Embedding.from_pretrained(weights, freeze=freeze, padding_idx=padding_idx), index
 
@@ -394,6 +401,8 @@ class Vectors:
 
         Bags are given by `offsets` as usual; `per_sample_weights` needs mode="sum".
         """
+        from torch import nn
+
         weights, index = self._table(padding_idx)
         bag = nn.EmbeddingBag.from_pretrained(
             weights, freeze=freeze, mode=mode, padding_idx=padding_idx
@@ -401,6 +410,8 @@ class Vectors:
         return bag, index
 
     def _table(self, padding_idx: int | None) -> tuple[torch.Tensor, dict[str, int]]:
+        import torch
+
         weights = torch.tensor(self.vectors)
         if padding_idx is None:
             return weights, dict(self.key_to_index)
