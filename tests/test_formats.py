@@ -127,6 +127,9 @@ def test_glove_file_is_detected_or_selected(tmp_path: Path, vectors: Vectors, ge
     assert_same_as_gensim(Vectors.load(path), kv)
     assert_same_as_gensim(Vectors.load(path, no_header=True), kv)
     assert_same_as_gensim(Vectors.load(path, format="glove"), kv)
+    assert_same_as_gensim(Vectors.load_word2vec_format(path, False, no_header=True), kv)
+    with pytest.raises(W2VError, match="a binary file has a header"):
+        Vectors.load_word2vec_format(path, True, no_header=True)
     assert read_vectors(path).format == "glove"
     for limit in (1, 100, 1000):
         kv = KeyedVectors.load_word2vec_format(str(path), no_header=True, limit=limit)

@@ -17,7 +17,7 @@ import numpy as np
 
 from w2v.data.corpus import META, OFFSETS, TOKENS, VOCAB
 from w2v.errors import W2VError
-from w2v.formats import read_vectors, write_vectors
+from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
 from w2v.run_vectors import Table, is_run_file, read_run_vectors
 from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
@@ -88,14 +88,17 @@ class Vectors:
         run, `table` picks "center", "context" or their "sum" instead of the word vectors.
         """
         path = Path(path)
+        if format not in ("run", *READ_FORMATS):
+            raise W2VError(f"unknown vector format {format!r}; expected one of run, "
+                           f"{', '.join(READ_FORMATS)}")
         if format == "run" or (format == "auto" and path.is_dir()):
             return cls(*read_run_vectors(path, limit=limit, table=table))
         if table is not None:
             raise W2VError(f"{path} is not a run directory; a table can only be chosen from a run")
         if no_header:
-            if format not in ("auto", "glove"):
-                raise W2VError(f"a {format} file has a header; no_header applies to GloVe files")
-            format = "glove"
+            if format == "word2vec-binary":
+                raise W2VError("a binary file has a header; no_header applies to text files")
+            format = "glove"  # word2vec text without its header line
         file = read_vectors(path, format, limit=limit, unicode_errors=unicode_errors)
         return cls(file.words, file.vectors)
 
