@@ -1,8 +1,9 @@
 """Files that appear whole or not at all: write to a temporary sibling, then rename.
 
 Only a regular file or a new path is replaced that way. A symbolic link is followed, and the file
-it points to replaced, never the link. A device, a FIFO, a socket, or anything under /dev or
-/proc (/dev/stdout, /dev/null) is written in place: renaming over it would destroy it.
+it points to replaced, never the link. A device, a FIFO, a socket (/dev/null), or a link under
+/dev or /proc (/dev/stdout, even when it leads to a regular file) is written in place: renaming
+over it would destroy it, or write where the stream does not go.
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ _SPECIAL_TREES = ("/dev/", "/proc/")
 
 def writes_in_place(path: str | os.PathLike[str]) -> bool:
     """Whether `path` is written as it is, not replaced: an existing device, FIFO or socket,
-    or anything under /dev or /proc."""
+    or a link under /dev or /proc (/dev/stdout, /proc/self/fd/1), whatever it points to."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return False
-    special = os.path.abspath(path).startswith(_SPECIAL_TREES)
-    return special or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    stream = os.path.islink(path) and os.path.abspath(path).startswith(_SPECIAL_TREES)
+    return stream or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 @contextlib.contextmanager
