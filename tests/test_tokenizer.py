@@ -1,7 +1,10 @@
+from unittest import mock
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from w2v.data import tokenizer as tokenizer_module
 from w2v.data.tokenizer import Tokenizer, raw_text_hint
 from w2v.errors import W2VError
 
@@ -97,3 +100,21 @@ def test_raw_text_hint() -> None:
 
     tokenized = ["the", "<unk>", "n't", "'s", "$", "u.s", "a", "of", "&", "N"]
     assert raw_text_hint(tokenized, [100, 90, 40, 30, 20, 20, 10, 10, 5, 5]) is None
+
+
+PIECES = list("ab Z9.,'-_\n\t!é日’‐ﬁ") + ["A-B", "1.2", "x'y", "--", "''", "İ", "\u00a0"]
+
+
+@settings(max_examples=300)
+@given(text=st.lists(st.sampled_from(PIECES), max_size=60).map("".join),
+       slow_share=st.sampled_from([0.0, 0.2, 1]))
+def test_blocks_get_the_words_of_the_unicode_rules(text: str, slow_share: float) -> None:
+    with mock.patch.object(tokenizer_module, "MAX_SLOW_LINE_SHARE", slow_share):
+        check_blocks(text)
+
+
+def check_blocks(text: str) -> None:
+    for tokenizer in (WORDS, Tokenizer(lowercase=True)):
+        expected = [line.split() for line in tokenizer.normalize(text).split("\n")]
+        block = tokenizer.normalize_block(text.encode()).decode()
+        assert [line.split() for line in block.split("\n")] == expected

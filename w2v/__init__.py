@@ -7,7 +7,7 @@ __all__ = ["Vectors"]
 
 
 def __getattr__(name: str) -> Any:
-    # Vectors needs torch; importing it lazily keeps `w2v prepare` free of torch.
+    # Imported on first use, so that `import w2v` and `w2v prepare` stay light.
     if name == "Vectors":
         from w2v.vectors import Vectors
 

@@ -103,7 +103,9 @@ def prepare(
     ("whitespace" or "words", see `w2v.data.tokenizer`) and `lowercase` set how text becomes
     words. `phrases` says whether and how phrases are learned and joined (by default they are
     not). Counting uses about `count_memory` bytes and spills to disk beyond it. `workers`
-    processes read the text (default: one per available core; 1 works in this process).
+    processes read the text (default: one per available core; 1 works in this process); they
+    are started afresh (multiprocessing's "spawn"), so a script that calls this needs the
+    usual `if __name__ == "__main__":` guard.
     """
     data_dir = Path(data_dir)
     check_limits(min_count, max_vocab)

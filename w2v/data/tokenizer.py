@@ -38,9 +38,21 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from w2v.errors import W2VError
 
 NAMES = ("whitespace", "words")
+# Blocks with more lines than this share outside ASCII go through the Unicode rules whole.
+MAX_SLOW_LINE_SHARE = 0.2
+# What each ASCII byte is to the `words` rules (after lower-casing).
+_OTHER, _NEWLINE, _JOINER, _NUMBER_JOINER, _DIGIT, _LETTER = range(6)
+_ASCII_KIND = np.full(256, _OTHER, dtype=np.uint8)
+_ASCII_KIND[ord("\n")] = _NEWLINE
+_ASCII_KIND[[ord("'"), ord("-")]] = _JOINER
+_ASCII_KIND[[ord("."), ord(",")]] = _NUMBER_JOINER
+_ASCII_KIND[ord("0") : ord("9") + 1] = _DIGIT
+_ASCII_KIND[ord("a") : ord("z") + 1] = _LETTER
 # Read as an apostrophe, as a hyphen, and as a separator.
 _SAME_AS = (("\u2019", "'"), ("\u2010", "-"), ("_", " "))
 # Shares of the commonest words that make whitespace-split text look raw.
@@ -92,17 +104,51 @@ class Tokenizer:
         return " ".join(_word_pattern().findall(text))
 
     def normalize_block(self, block: bytes) -> bytes:
-        """`normalize` for a block of valid UTF-8."""
+        """`normalize` for a block of valid UTF-8 (white space may differ, the words do not)."""
         if not self.changes_text:
             return block
-        if self.name == "whitespace" and block.isascii():
-            return block.lower()
-        return self.normalize(block.decode("utf-8")).encode("utf-8")
+        if self.name == "whitespace":
+            return block.lower() if block.isascii() else self.normalize(block.decode()).encode()
+        return self._words_of_block(block)
+
+    def _words_of_block(self, block: bytes) -> bytes:
+        """The `words` rules, on ASCII lines as array code, on the other lines by `normalize`."""
+        data = np.frombuffer(block, dtype=np.uint8)
+        odd = np.flatnonzero(data >= 0x80)
+        newlines = np.flatnonzero(data == ord("\n"))
+        odd_lines = np.unique(np.searchsorted(newlines, odd))
+        if len(odd_lines) > MAX_SLOW_LINE_SHARE * (len(newlines) + 1):
+            return self.normalize(block.decode("utf-8")).encode("utf-8")
+        fast = _ascii_words(block.lower())
+        if not len(odd_lines):
+            return fast
+        starts = np.concatenate(([0], newlines + 1))[odd_lines].tolist()
+        ends = np.append(newlines, len(block))[odd_lines].tolist()
+        pieces, done = [], 0
+        for start, end in zip(starts, ends):
+            pieces += [fast[done:start], self.normalize(block[start:end].decode()).encode()]
+            done = end
+        pieces.append(fast[done:])
+        return b"".join(pieces)
 
     def normalize_word(self, word: str) -> str | None:
         """The vocabulary entry a query word stands for, or None if it is no single word."""
         tokens = self.normalize(word).split()
         return tokens[0] if len(tokens) == 1 else None
+
+
+def _ascii_words(block: bytes) -> bytes:
+    """The `words` rules for lower-case ASCII, byte for byte: what is no part of a word
+    becomes a space. An apostrophe or hyphen stays between two letters or digits, a "." or ","
+    between two digits."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    kind = _ASCII_KIND[data]
+    word = np.concatenate(([False], kind >= _DIGIT, [False]))
+    digit = np.concatenate(([False], kind == _DIGIT, [False]))
+    keep = (kind >= _DIGIT) | (kind == _NEWLINE)
+    keep |= (kind == _JOINER) & word[:-2] & word[2:]
+    keep |= (kind == _NUMBER_JOINER) & digit[:-2] & digit[2:]
+    return np.where(keep, data, ord(" ")).astype(np.uint8).tobytes()
 
 
 @functools.cache
