@@ -87,8 +87,7 @@ class EncodedBlock:
 def read_block(
     tokenizer: Tokenizer, block: bytes, phrases: Phrases | None = None
 ) -> tuple[Tokens, TextTotals]:
-    """The tokens of a block; with `phrases` (even none learned yet), one byte apart
-    (`w2v.data.phrases.compact`) and joined."""
+    """The tokens of a block, with `phrases` joined."""
     text, replaced = valid_utf8(block)
     tokens = split_tokens(tokenizer.normalize_block(text))
     totals = TextTotals(len(block), len(tokens), replaced, block.count(b"\0"))

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v.data.counter import KeyCounter, Table
+from w2v.data.counter import PENDING_SHARE, KeyCounter, Table
 from w2v.data.tokenizer import Tokenizer
 from w2v.data.tokens import KEY, KeyIndex, Tokens, count_rows, key_bytes, span_keys, split_tokens
 from w2v.errors import W2VError
@@ -125,11 +125,9 @@ class Phrases:
         return Phrases([*self.phrases, *learned], self.passes + 1)
 
     def join(self, tokens: Tokens) -> tuple[Tokens, np.ndarray]:
-        """The tokens with phrases joined, pass by pass, and how many words each token holds.
-
-        The result's tokens are one byte apart (see `compact`).
-        """
-        tokens = compact(tokens)
+        """The tokens with phrases joined, pass by pass, and how many words each token holds."""
+        if self.phrases:
+            tokens = spaced(tokens)
         words = np.ones(len(tokens), dtype=np.int64)
         for index in self._index:
             tokens, words = _join_pass(tokens, words, index)
@@ -145,6 +143,16 @@ def query_token(query: str, tokenizer: Tokenizer, phrases: Phrases) -> str | Non
         return None
     start, length = int(tokens.starts[0]), int(tokens.lengths[0])
     return tokens.buffer[start : start + length].tobytes().decode("utf-8")
+
+
+def spaced(tokens: Tokens) -> Tokens:
+    """The tokens, with neighbours on a line one space apart: as they are if they already are
+    (text from the `words` tokenizer, or tokenized with single spaces), else `compact`."""
+    first = _pairs(tokens)
+    gaps = tokens.starts[first] + tokens.lengths[first]
+    if np.array_equal(tokens.starts[first + 1], gaps + 1) and (tokens.buffer[gaps] == _SPACE).all():
+        return tokens
+    return compact(tokens)
 
 
 def compact(tokens: Tokens) -> Tokens:
@@ -180,8 +188,8 @@ def compact(tokens: Tokens) -> Tokens:
 
 def pair_tables(tokens: Tokens) -> dict[int, Table]:
     """The distinct pairs of neighbouring tokens on a line, keyed by the bytes "a b", with their
-    counts; `tokens` one byte apart (`compact`)."""
-    return {width: count_rows(keys) for width, (keys, _) in _pair_keys(tokens).items()}
+    counts."""
+    return {width: count_rows(keys) for width, (keys, _) in _pair_keys(spaced(tokens)).items()}
 
 
 class PhraseCounter:
@@ -191,7 +199,9 @@ class PhraseCounter:
     def __init__(self, spill_dir: Path, memory: int) -> None:
         words_memory = max(1, int(memory * WORDS_SHARE))
         self.words = KeyCounter(spill_dir / "words", words_memory)
-        self.pairs = KeyCounter(spill_dir / "pairs", max(1, memory - words_memory))
+        # Most pairs occur once: merging them in memory saves little, sorting them again costs.
+        self.pairs = KeyCounter(spill_dir / "pairs", max(1, memory - words_memory),
+                                run_share=PENDING_SHARE)
         self.tokens = 0
 
     def add(self, words: dict[int, Table], pairs: dict[int, Table], tokens: int) -> None:
@@ -281,8 +291,8 @@ def _pairs(tokens: Tokens) -> np.ndarray:
 
 
 def _pair_keys(tokens: Tokens) -> KeyGroups:
-    """The keys of the bytes "a b" of each pair of neighbours (`_pairs`), by width; `tokens` one
-    byte apart, so those bytes are the span from a's start to b's end."""
+    """The keys of the bytes "a b" of each pair of neighbours (`_pairs`), by width; `tokens`
+    `spaced`, so those bytes are the span from a's start to b's end."""
     first = _pairs(tokens)
     return span_keys(tokens.buffer, tokens.starts[first],
                      tokens.lengths[first] + 1 + tokens.lengths[first + 1])
@@ -293,7 +303,7 @@ def _pass_index(phrases: Sequence[Phrase]) -> dict[int, KeyIndex]:
     if not phrases:
         return {}
     text = "\n".join(f"{p.first} {p.second}" for p in phrases).encode("utf-8")
-    groups = _pair_keys(compact(split_tokens(text)))
+    groups = _pair_keys(split_tokens(text))
     return {width: KeyIndex(count_rows(keys)[0]) for width, (keys, _) in groups.items()}
 
 

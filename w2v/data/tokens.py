@@ -113,10 +113,24 @@ def key_bytes(keys: np.ndarray) -> list[bytes]:
 
 
 def sort_rows(keys: np.ndarray) -> np.ndarray:
-    """The order that sorts the rows of `keys`, stable."""
-    if keys.shape[1] == 1:
-        return np.argsort(keys[:, 0], kind="stable")
-    return np.lexsort(keys.T[::-1])
+    """The order that sorts the rows of `keys`, stable.
+
+    Rows are first sorted by column 0 alone (a stable sort, which merges already sorted runs in
+    about linear time); only the rows that tie there are sorted by all columns.
+    """
+    order = np.argsort(keys[:, 0], kind="stable")
+    if keys.shape[1] == 1 or len(keys) < 2:
+        return order
+    first = keys[order, 0]
+    same = first[1:] == first[:-1]
+    tied = np.zeros(len(keys), dtype=bool)
+    tied[1:] = same
+    tied[:-1] |= same
+    where = np.flatnonzero(tied)
+    if len(where):
+        rows = order[where]
+        order[where] = rows[np.lexsort(keys[rows].T[::-1])]
+    return order
 
 
 def count_rows(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +151,9 @@ def count_rows(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.n
         del order
     new = np.empty(len(keys), dtype=bool)
     new[0] = True
-    np.any(keys[1:] != keys[:-1], axis=1, out=new[1:])
+    np.not_equal(keys[1:, 0], keys[:-1, 0], out=new[1:])
+    for column in range(1, keys.shape[1]):  # column by column: no (n, width) temporary
+        new[1:] |= keys[1:, column] != keys[:-1, column]
     firsts = np.flatnonzero(new)
     del new
     if counts is None:
