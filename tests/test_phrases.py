@@ -1,8 +1,5 @@
 import math
-import random
 import re
-from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +8,7 @@ from gensim.models.phrases import Phrases as GensimPhrases
 from gensim.models.phrases import npmi_scorer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import planted_text, reference
 
 from w2v.data.phrases import (
     Phrase,
@@ -46,59 +44,6 @@ def joined(phrases: Phrases, text: str) -> list[str]:
     tokens, _ = phrases.join(split_tokens(text.encode()))
     return [tokens.buffer[s : s + n].tobytes().decode() for s, n in
             zip(tokens.starts.tolist(), tokens.lengths.tolist())]
-
-
-def reference(lines: list[list[str]], settings: PhraseSettings
-              ) -> tuple[list[dict[tuple[str, str], tuple[int, float]]], list[list[str]]]:
-    """word2phrase / gensim, written plainly: per pass, count words and neighbours within lines,
-    score the pairs seen min_count times, then join each line greedily left to right."""
-    tables = []
-    for _ in range(settings.passes):
-        words = Counter(w for line in lines for w in line)
-        pairs = Counter(p for line in lines for p in pairwise(line))
-        total = sum(words.values())
-        table = {}
-        for (a, b), n in pairs.items():
-            if n < settings.min_count:
-                continue
-            if settings.scoring == "word2phrase":
-                f = np.float32
-                value = f(n - settings.min_count) / f(words[a]) / f(words[b]) * f(total)
-                chosen = value > f(settings.threshold)
-            else:
-                value = npmi_scorer(words[a], words[b], n, 0, settings.min_count, total)
-                chosen = value > settings.threshold
-            if chosen:
-                table[(a, b)] = (n, float(value))
-        tables.append(table)
-        lines = [join_greedily(line, table) for line in lines]
-    return tables, lines
-
-
-def join_greedily(line: list[str], table: dict) -> list[str]:
-    out, i = [], 0
-    while i < len(line):
-        if i + 1 < len(line) and (line[i], line[i + 1]) in table:
-            out.append(f"{line[i]}_{line[i + 1]}")
-            i += 2
-        else:
-            out.append(line[i])
-            i += 1
-    return out
-
-
-def planted_text(seed: int = 0, lines: int = 400) -> tuple[list[str], set[str]]:
-    """Lines of random words with a few pairs (and one triple) that always come together."""
-    rng = random.Random(seed)
-    filler = [f"w{i}" for i in range(80)]
-    planted = ["new york", "los angeles", "hot dog", "ice cream", "new york times"]
-    lines_out = []
-    for _ in range(lines):
-        words = rng.choices(filler, weights=[1 / (r + 1) for r in range(80)], k=rng.randint(3, 15))
-        for _ in range(rng.randint(0, 2)):
-            words.insert(rng.randint(0, len(words)), rng.choice(planted))
-        lines_out.append(" ".join(words))
-    return lines_out, {"new_york", "los_angeles", "hot_dog", "ice_cream", "york_times"}
 
 
 def test_word2phrase_score_is_the_c_tools_float_arithmetic() -> None:

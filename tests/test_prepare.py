@@ -387,7 +387,8 @@ def test_words_tokenizer_dataset_and_its_record(tmp_path: Path) -> None:
                                        ["cat-like", "cats"]]
     meta = json.loads((summary.path / "meta.json").read_text())
     assert meta["tokenizer"] == {"name": "words", "lowercase": True}
-    assert meta["version"] == 2 and meta["distinct_words"] == 6
+    assert meta["version"] == 3 and meta["distinct_words"] == 6
+    assert meta["phrases"] is None and not (summary.path / "phrases.tsv").exists()
     opened = open_dataset(summary.path)
     assert opened.tokenizer.normalize_word("Cat-Like") == "cat-like"
     assert summary.hint is None

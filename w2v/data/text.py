@@ -261,10 +261,11 @@ def _cut_at_line_ends(blocks: Iterable[bytes]) -> Iterator[bytes]:
     for block in blocks:
         data = pending + block
         cut = data.rfind(b"\n") + 1
-        if cut == 0:  # a line longer than a block
+        if cut == 0 and data[-1:].isspace():  # a line longer than a block: cut at its end
             cut = len(data)
         pending = data[cut:]
-        yield data[:cut]
+        if cut:
+            yield data[:cut]
     if pending:
         yield pending
 
