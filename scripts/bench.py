@@ -8,6 +8,10 @@
                                                  # gensim's build_vocab on one text file
     python scripts/bench.py --raw-text RAW --epochs 5 --min-count 5   # raw text: w2v with
                         # --tokenizer words against gensim on simple_preprocess output
+    python scripts/bench.py --prepare CORPUS --phrases 2    # w2v prepare --phrases 2 against
+                        # gensim's Phrases twice, then build_vocab on the joined corpus
+    python scripts/bench.py --raw-text RAW --phrases 2   # with and without phrases, both systems;
+                        # scores include the phrase analogies (questions-phrases.txt)
     python scripts/bench.py --vector-file F.bin --generate 3000000 300   # write a test file
     python scripts/bench.py --vector-file F.bin --systems w2v --limit 100000   # load and query
 
@@ -20,7 +24,9 @@ skipped, as gensim's evaluate_word_pairs computes it. Outputs go to --out (defau
 With --prepare, w2v's time is the wall time of `w2v prepare CORPUS` (start-up included) and
 gensim's that of `Word2Vec.build_vocab(LineSentence(CORPUS))` in its process (imports
 excluded); memory is the peak of the resident memory summed over each process tree (w2v's
-parent and its workers), sampled every 0.1 s.
+parent and its workers), sampled every 0.1 s. With --phrases N, gensim runs `Phrases` (its
+defaults: min_count 5, threshold 10, its own scoring) N times, each on the text the ones before
+joined, and then `build_vocab` on the joined text, all streamed from the file.
 With --vector-file, each system instead loads a word2vec binary file (its first --limit words)
 and answers nearest-neighbour queries: the load time, the first query (which computes the
 vector lengths), the median of later single-word queries, 10 words in one call (w2v's
@@ -33,6 +39,7 @@ import argparse
 import functools
 import http.server
 import json
+import math
 import os
 import platform
 import shutil
@@ -80,13 +87,36 @@ print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv)}))
 """
 
 
+GENSIM_PHRASES_VOCAB_SCRIPT = """
+import json, sys, time
+from gensim.models import Word2Vec
+from gensim.models.phrases import Phrases
+from gensim.models.word2vec import LineSentence
+corpus, min_count, passes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+start = time.perf_counter()
+sentences, learned = LineSentence(corpus), 0
+for _ in range(passes):
+    phrases = Phrases(sentences).freeze()
+    learned += len(phrases.phrasegrams)
+    sentences = phrases[sentences]
+m = Word2Vec(min_count=min_count)
+m.build_vocab(sentences)
+print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv), "phrases": learned}))
+"""
+
+
 GENSIM_RAW_SCRIPT = """
 import json, sys, time
 from gensim.models import Word2Vec
+from gensim.models.phrases import Phrases
 from gensim.models.word2vec import LineSentence
-corpus, epochs, seed, min_count, out, lr = sys.argv[1:7]
+corpus, epochs, seed, min_count, out, lr, passes = sys.argv[1:8]
 start = time.perf_counter()
-m = Word2Vec(LineSentence(corpus), sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
+sentences = LineSentence(corpus)
+for _ in range(int(passes)):
+    sentences = Phrases(sentences).freeze()[sentences]
+sentences = list(sentences)
+m = Word2Vec(sentences, sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
              min_count=int(min_count), epochs=int(epochs), workers=2, seed=int(seed),
              alpha=float(lr))
 seconds = time.perf_counter() - start
@@ -232,22 +262,28 @@ def bench_prepare(args: argparse.Namespace) -> None:
         if "w2v" in args.systems:
             data = args.out / "prepare-data"
             shutil.rmtree(data, ignore_errors=True)
+            phrases = ["--phrases", str(args.phrases)] if args.phrases else []
             out, seconds, peak = run_sampled(w2v(
                 "prepare", str(corpus), "--data-dir", str(data), "--quiet", "--workers",
-                str(workers), "--min-count", str(args.min_count), *args.prepare_flags))
+                str(workers), "--min-count", str(args.min_count), *phrases, *args.prepare_flags))
             rows.append((f"w2v prepare, {workers} worker(s)", seconds, mb / seconds, peak,
                          out.splitlines()[0]))
             shutil.rmtree(data, ignore_errors=True)
             print(rows[-1], flush=True)
     if "gensim" in args.systems:
-        out, wall, peak = run_sampled([sys.executable, "-c", GENSIM_VOCAB_SCRIPT, str(corpus),
-                                       str(args.min_count)])
+        script = [GENSIM_VOCAB_SCRIPT, str(corpus), str(args.min_count)]
+        if args.phrases:
+            script = [GENSIM_PHRASES_VOCAB_SCRIPT, *script[1:], str(args.phrases)]
+        out, wall, peak = run_sampled([sys.executable, "-c", *script])
         r = json.loads(out)
-        rows.append(("gensim build_vocab", r["seconds"], mb / r["seconds"], peak,
-                     f"vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
+        learned = f"{r['phrases']:,} phrases, " if args.phrases else ""
+        rows.append((f"gensim {'Phrases + ' if args.phrases else ''}build_vocab", r["seconds"],
+                     mb / r["seconds"], peak,
+                     f"{learned}vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
         print(rows[-1], flush=True)
     header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} "
-              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}")
+              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}"
+              f"{f', phrases {args.phrases} passes' if args.phrases else ''}")
     print("\n" + header)
     print(f"{'system':<28} {'seconds':>8} {'MB/s':>6} {'peak MB':>8}  notes")
     for system, seconds, rate, peak, note in rows:
@@ -255,15 +291,22 @@ def bench_prepare(args: argparse.Namespace) -> None:
 
 
 def scores(vectors_path: Path, args: argparse.Namespace) -> dict[str, float]:
-    """WordSim-353 and MEN (Spearman) and the Google analogies (accuracy), w2v's evaluator."""
+    """WordSim-353 and MEN (Spearman), the Google analogies and the phrase analogies (accuracy,
+    questions asked), w2v's evaluator."""
+    from w2v.errors import W2VError
     from w2v.evaluate import evaluate_word_analogies, evaluate_word_pairs
     from w2v.vectors import Vectors
 
     vectors = Vectors.load(vectors_path)
     analogies = evaluate_word_analogies(vectors, args.analogies)
+    try:
+        phrases = evaluate_word_analogies(vectors, args.phrase_analogies)
+        phrase_scores = {"phrases": phrases.accuracy, "phrase_questions": phrases.total}
+    except W2VError:  # not one question has all four words in the vocabulary
+        phrase_scores = {"phrases": math.nan, "phrase_questions": 0}
     return {"wordsim": evaluate_word_pairs(vectors, args.wordsim).spearman,
             "men": evaluate_word_pairs(vectors, args.men).spearman,
-            "analogies": analogies.accuracy, "questions": analogies.total}
+            "analogies": analogies.accuracy, "questions": analogies.total, **phrase_scores}
 
 
 def show_neighbours(label: str, vectors_path: Path, words: list[str]) -> None:
@@ -285,40 +328,59 @@ def bench_raw_text(args: argparse.Namespace) -> None:
         with open(raw, encoding="utf-8", errors="replace") as src, open(preprocessed, "w") as dst:
             dst.writelines(" ".join(simple_preprocess(line)) + "\n" for line in src)
     data = args.out / "raw-data"
-    for tokenizer in ("whitespace", "words"):
-        run(w2v("prepare", str(raw), "--data-dir", str(data), "--name", f"raw-{tokenizer}",
-                "--tokenizer", tokenizer, "--min-count", str(min_count), "--quiet"))
+    # (name, prepare flags): with --phrases, the words tokenizer without and with phrases.
+    variants = [("whitespace", ["--tokenizer", "whitespace"]), ("words", ["--tokenizer", "words"])]
+    if args.phrases:
+        variants = [variants[1], (f"words --phrases {args.phrases}",
+                                  ["--tokenizer", "words", "--phrases", str(args.phrases)])]
+    gensim_passes = [0, args.phrases] if args.phrases else [0]
+    for name, flags in variants:
+        run(w2v("prepare", str(raw), "--data-dir", str(data), "--name", _slug(name), *flags,
+                "--min-count", str(min_count), "--quiet"))
     rows = []
     for seed in args.seeds:
-        for tokenizer in ("words", "whitespace"):
-            run_dir = args.out / "runs" / f"raw-{tokenizer}-s{seed}"
+        for name, _ in variants:
+            run_dir = args.out / "runs" / f"{_slug(name)}-s{seed}"
             shutil.rmtree(run_dir, ignore_errors=True)
-            _, seconds, _ = run(w2v("train", "--data", str(data / f"raw-{tokenizer}"),
+            _, seconds, _ = run(w2v("train", "--data", str(data / _slug(name)),
                                     "--run-dir", str(run_dir), "--epochs", str(epochs),
                                     "--seed", str(seed), "--lr", str(args.lr), "--quiet"))
-            rows.append((f"w2v --tokenizer {tokenizer}", seed, seconds, scores(run_dir, args)))
+            rows.append((f"w2v --tokenizer {name}", seed, seconds, scores(run_dir, args)))
             print(rows[-1], flush=True)
             if seed == args.seeds[0]:
-                show_neighbours(tokenizer, run_dir, args.show)
-        vectors = args.out / f"gensim-raw-s{seed}.bin"
-        out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed), str(epochs),
-                         str(seed), str(min_count), str(vectors), str(args.lr)])
-        rows.append(("gensim, simple_preprocess", seed, json.loads(out)["seconds"],
-                     scores(vectors, args)))
-        print(rows[-1], flush=True)
-        if seed == args.seeds[0]:
-            show_neighbours("gensim", vectors, args.show)
+                show_neighbours(name, run_dir, args.show)
+        for passes in gensim_passes:
+            label = "gensim" + (f", Phrases x{passes}" if passes else "")
+            vectors = args.out / f"gensim-raw-p{passes}-s{seed}.bin"
+            out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed),
+                             str(epochs), str(seed), str(min_count), str(vectors), str(args.lr),
+                             str(passes)])
+            rows.append((f"{label}, simple_preprocess", seed, json.loads(out)["seconds"],
+                         scores(vectors, args)))
+            print(rows[-1], flush=True)
+            if seed == args.seeds[0]:
+                show_neighbours(label, vectors, args.show)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {raw.name}, skip-gram, {epochs} epochs, "
           f"min-count {min_count}, learning rate {args.lr} for both")
-    print(f"{'system':<28} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
-          f"{'asked':>6}")
+    print(f"{'system':<36} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
+          f"{'asked':>6} {'phrases':>8} {'asked':>6}")
     for system in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == system]
         for name, seed, seconds, s in [*mine, (f"{system} (mean)", 0, statistics.mean(
                 r[2] for r in mine), {k: statistics.mean(r[3][k] for r in mine)
                                       for k in mine[0][3]})]:
-            print(f"{name:<28} {seed or '':>4} {seconds:>8.1f} {s['wordsim']:>6.3f} "
-                  f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f}")
+            print(f"{name:<36} {seed or '':>4} {seconds:>8.1f} {s['wordsim']:>6.3f} "
+                  f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f} "
+                  f"{_share(s['phrases']):>8} {s['phrase_questions']:>6.0f}")
+
+
+def _share(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1%}"
+
+
+def _slug(name: str) -> str:
+    """A dataset or run name for a variant: "words --phrases 2" -> "raw-words-phrases2"."""
+    return "raw-" + name.replace(" --", "-").replace(" ", "")
 
 
 def serve(directory: Path) -> str:
@@ -424,6 +486,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.025,
                         help="with --raw-text: the starting learning rate of both systems")
     parser.add_argument("--analogies", type=Path, default=SHARED / "questions-words.txt")
+    parser.add_argument("--phrase-analogies", type=Path, default=SHARED / "questions-phrases.txt")
+    parser.add_argument("--phrases", type=int, default=0,
+                        help="with --prepare or --raw-text: passes of phrase learning (both "
+                             "systems)")
     parser.add_argument("--show", nargs="*", default=["water", "chip", "king", "house", "run"],
                         help="with --raw-text: words whose neighbours are printed")
     parser.add_argument("--vector-file", type=Path, help="benchmark loading and querying it")
