@@ -16,7 +16,7 @@ from torch import nn
 
 from w2v.errors import W2VError
 from w2v.projector import write_projector_tsv
-from w2v.run_vectors import read_run_vectors
+from w2v.run import read_vectors
 from w2v.similarity import Method, method_scores, top_k, unit_rows
 from w2v.word2vec_format import read_word2vec, write_word2vec
 
@@ -58,7 +58,7 @@ class Vectors:
         """Load a run directory or a word2vec text/binary file; "auto" tells them apart."""
         path = Path(path)
         if format == "run" or (format == "auto" and path.is_dir()):
-            return cls(*read_run_vectors(path))
+            return cls(*read_vectors(path))
         binary_by_format = {"auto": None, "word2vec-text": False, "word2vec-binary": True}
         if format not in binary_by_format:
             raise W2VError(
