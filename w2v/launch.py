@@ -101,9 +101,9 @@ def prepare_new(data: Dataset | Path | None, run_dir: Path | None, config: Train
     """Check a new run: its dataset (default: the most recent under ./data), device, memory,
     starting vectors and run directory (default: a new one under ./runs)."""
     dataset = data if isinstance(data, Dataset) else open_dataset(find_dataset(data))
-    _check_launch(device, nproc, dataset)
+    kind = _check_launch(device, nproc, dataset)
     check_trainable(dataset, config)
-    _check_memory(config, dataset, device, nproc)
+    _check_memory(config, dataset, device, kind, nproc)
     if freeze and init is None:
         raise W2VError("--freeze keeps the rows that --init sets; give --init VECTORS too")
     initial = _read_init(init, dataset, config, freeze) if init is not None else None
@@ -260,23 +260,26 @@ def _read_init(source: Path, dataset: Dataset, config: TrainConfig,
     return InitialVectors(source, ids, vectors.vectors[rows] + np.float32(0.0), freeze)
 
 
-def _check_launch(device: str, nproc: int, dataset: Dataset) -> None:
-    """Refuse a device or process count that cannot work, before any process starts."""
+def _check_launch(device: str, nproc: int, dataset: Dataset) -> str:
+    """Refuse a device or process count that cannot work, before any process starts; the type
+    of the device."""
     if nproc < 1:
         raise W2VError(f"--nproc must be at least 1, got {nproc}")
-    check_device(device)
+    kind = check_device(device)
     processes = max(nproc, int(os.environ.get("WORLD_SIZE", "1")))
     if dataset.sentences < processes:
         raise W2VError(f"{dataset.sentences} sentences cannot be split into {processes} parts; "
                        f"use fewer processes or a larger corpus")
+    return kind
 
 
-def _check_memory(config: TrainConfig, dataset: Dataset, device: str, nproc: int) -> None:
-    """The settings' arrays must fit in memory: on a CPU, all of this machine's processes'."""
-    kind = check_device(device)
-    target = torch.device(kind) if kind == "cpu" or nproc > 1 else resolve_device(device)
+def _check_memory(config: TrainConfig, dataset: Dataset, device: str, kind: str,
+                  nproc: int) -> None:
+    """The settings' arrays must fit in memory: on a CPU, all of this machine's processes';
+    on GPUs, each process's own (the current one's, here)."""
     local = max(nproc, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    check_memory(config, len(dataset.vocab), int(dataset.offsets[-1]), target,
+    check_memory(config, len(dataset.vocab), int(dataset.offsets[-1]),
+                 torch.device(device if device.startswith("cuda") else kind),
                  local if kind == "cpu" else 1)
 
 
