@@ -92,15 +92,15 @@ def train(data: Dataset | PathLike | Sentences | None = None, *,
         if resume:
             if init is not None:
                 raise W2VError("--init starts a new run; it cannot be given with --resume")
-            prepared = launch.prepare_resume(
+            plan = launch.plan_resume(
                 _path(run_dir), dataset, _path(config), settings, device=device, nproc=nproc,
                 force=force, evaluation=evaluation, progress=progress)
         else:
             run_config = load_config(_path(config), **settings)
-            prepared = launch.prepare_new(
+            plan = launch.plan_new(
                 dataset, _path(run_dir), run_config, device=device, nproc=nproc, force=force,
                 init=init_path, freeze=freeze, evaluation=evaluation, progress=progress)
-        return launch.train(prepared, callbacks)
+        return launch.train(plan, callbacks)
 
 
 @contextmanager

@@ -64,13 +64,6 @@ class Launch:
     checkpoint_stamp: int | None = None  # when resuming: the checkpoint file's mtime in ns
 
 
-@dataclass
-class _Loaded:
-    """What the process that checked a launch has already read, so it need not read it again."""
-
-    dataset: Dataset
-    checkpoint: Checkpoint | None = None
-    init: InitialVectors | None = None
 
 
 @dataclass
@@ -87,17 +80,20 @@ class InitialVectors:
 
 
 @dataclass
-class Prepared:
-    """A checked launch, ready to train."""
+class Plan:
+    """A checked launch, and what checking it read (so that this process need not read it
+    again): the dataset, the checkpoint to resume, the vectors to start from."""
 
     launch: Launch
-    loaded: _Loaded = field(repr=False)
+    dataset: Dataset = field(repr=False)
+    checkpoint: Checkpoint | None = field(default=None, repr=False)
+    init: InitialVectors | None = field(default=None, repr=False)
 
 
-def prepare_new(data: Dataset | Path | None, run_dir: Path | None, config: TrainConfig, *,
+def plan_new(data: Dataset | Path | None, run_dir: Path | None, config: TrainConfig, *,
                 device: str = "auto", nproc: int = 1, force: bool = False,
                 init: Path | None = None, freeze: bool = False,
-                evaluation: Evaluation | None = None, progress: bool = True) -> Prepared:
+                evaluation: Evaluation | None = None, progress: bool = True) -> Plan:
     """Check a new run: its dataset (default: the most recent under ./data), device, memory,
     starting vectors and run directory (default: a new one under ./runs)."""
     dataset = data if isinstance(data, Dataset) else open_dataset(find_dataset(data))
@@ -112,13 +108,13 @@ def prepare_new(data: Dataset | Path | None, run_dir: Path | None, config: Train
         check_new_run_dir(run_dir, force)
     launch_ = Launch(Path(dataset.path), run_dir, config, device, nproc, False, force, init,
                      freeze, evaluation, progress)
-    return Prepared(launch_, _Loaded(dataset, init=initial))
+    return Plan(launch_, dataset, init=initial)
 
 
-def prepare_resume(run_dir: Path | None, data: Dataset | Path | None,
+def plan_resume(run_dir: Path | None, data: Dataset | Path | None,
                    config_file: Path | None, overrides: dict[str, Any], *,
                    device: str = "auto", nproc: int = 1, force: bool = False,
-                   evaluation: Evaluation | None = None, progress: bool = True) -> Prepared:
+                   evaluation: Evaluation | None = None, progress: bool = True) -> Plan:
     """Check that a run can continue from its checkpoint; settings that differ need force."""
     run = find_run(run_dir, option="--run-dir")
     info = read_info(run)
@@ -137,13 +133,13 @@ def prepare_resume(run_dir: Path | None, data: Dataset | Path | None,
     launch_ = Launch(Path(dataset.path), run, config, device, nproc, True,
                      evaluation=evaluation, progress=progress,
                      checkpoint_stamp=checkpoint_stamp(run))
-    return Prepared(launch_, _Loaded(dataset, checkpoint))
+    return Plan(launch_, dataset, checkpoint)
 
 
-def train(prepared: Prepared, callbacks: Sequence[Callback] = ()) -> Run | None:
+def train(plan: Plan, callbacks: Sequence[Callback] = ()) -> Run | None:
     """Train a checked launch here, or in `nproc` processes started here. The run, on the main
     process; None on the others."""
-    launch_ = prepared.launch
+    launch_ = plan.launch
     if launch_.nproc > 1:
         if callbacks:
             raise W2VError("callbacks cannot reach the processes that nproc > 1 starts (they are "
@@ -152,35 +148,35 @@ def train(prepared: Prepared, callbacks: Sequence[Callback] = ()) -> Run | None:
                            "process runs it and the main one calls its callbacks")
         launch(launch_.nproc, _in_rank, train_here, launch_)
         return Run(launch_.run_dir)  # chosen before the processes started
-    result = train_here(launch_, callbacks, prepared.loaded)
+    result = train_here(launch_, callbacks, plan)
     return Run(result.run_dir, result) if result is not None else None
 
 
 def train_here(launch_: Launch, callbacks: Sequence[Callback] = (),
-               loaded: _Loaded | None = None) -> TrainResult | None:
+               plan: Plan | None = None) -> TrainResult | None:
     """This process's part of a run: join the others (if any), train, leave.
 
-    `loaded` holds what this process already read while checking the launch; a process started
-    for the run reads it (without hashing the dataset again). Returns the result on the main
-    process, None on the others.
+    `plan` is the launch as this process checked it; a process started for the run reads
+    what it needs (without hashing the dataset again). Returns the result on the main process,
+    None on the others.
     """
     cluster = join(check_device(launch_.device))
     writer: RunWriter | None = None
     try:
-        if loaded is None:
-            loaded = _load(launch_)
-        data, config = loaded.dataset, launch_.config
+        if plan is None:
+            plan = _load(launch_)
+        data, config = plan.dataset, launch_.config
         device = resolve_device(launch_.device, cluster)
         threads = step_threads(device, cluster)
         facts = RunFacts.of(data, config, cluster.world_size, threads,
-                            loaded.init.describe() if loaded.init is not None else None)
+                            plan.init.describe() if plan.init is not None else None)
 
         def claim() -> None:
             nonlocal writer
             writer = _claim(launch_, facts)
 
         _on_main(cluster, claim)
-        model, position, frozen = _starting_point(launch_, loaded, cluster)
+        model, position, frozen = _starting_point(plan, cluster)
         trainer = Trainer(data, config, writer, device, cluster=cluster, model=model,
                           position=position, threads=threads, frozen=frozen,
                           evaluation=launch_.evaluation, callbacks=callbacks)
@@ -192,13 +188,13 @@ def train_here(launch_: Launch, callbacks: Sequence[Callback] = (),
     return result if cluster.is_main else None
 
 
-def _load(launch_: Launch) -> _Loaded:
+def _load(launch_: Launch) -> Plan:
     """What a process started for the run reads: what its starter checked."""
     dataset = open_dataset(launch_.dataset, verify=False)
     checkpoint = load_checkpoint(launch_.run_dir) if launch_.resume else None
     init = (_read_init(launch_.init, dataset, launch_.config, launch_.freeze)
             if launch_.init is not None else None)
-    return _Loaded(dataset, checkpoint, init)
+    return Plan(launch_, dataset, checkpoint, init)
 
 
 def _claim(launch_: Launch, facts: RunFacts) -> RunWriter:
@@ -215,11 +211,11 @@ def _claim(launch_: Launch, facts: RunFacts) -> RunWriter:
     return writer
 
 
-def _starting_point(launch_: Launch, loaded: _Loaded, cluster: Cluster
+def _starting_point(plan: Plan, cluster: Cluster
                     ) -> tuple[NegativeSamplingModel, Position | None, torch.Tensor | None]:
     """(model, position, frozen input rows): from the checkpoint, or new, or from --init."""
-    config, vocab_size = launch_.config, len(loaded.dataset.vocab)
-    checkpoint = loaded.checkpoint
+    config, vocab_size = plan.launch.config, len(plan.dataset.vocab)
+    checkpoint = plan.checkpoint
     if checkpoint is not None:
         position = replace(checkpoint.position,
                            batch=checkpoint.batches[cluster.rank] if checkpoint.mid_epoch else 0)
@@ -229,7 +225,7 @@ def _starting_point(launch_: Launch, loaded: _Loaded, cluster: Cluster
             model.output.weight.copy_(checkpoint.output)
         return model, position, checkpoint.frozen
     model = new_model(config, vocab_size)
-    init = loaded.init
+    init = plan.init
     if init is None:
         return model, None, None
     with torch.no_grad():
