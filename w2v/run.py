@@ -1,8 +1,10 @@
 """The run directory: what a training run leaves behind, the one module that writes and reads it.
 
 Layout (format "w2v-run", version 1):
-    run.json        what the run is: status, dataset, vocabulary digest, device, times, speeds,
-                    final loss, scores; written first, so a directory holding it is a run
+    run.json        what the run is: status (running, complete, stopped by a callback,
+                    interrupted by a signal, diverged, failed with "error"), dataset,
+                    vocabulary digest, init, device, times, speeds, final loss, scores; written
+                    first, so a directory holding it is a run
     config.json     the resolved TrainConfig the run started with
     vocab.tsv       word<TAB>count, line i is word id i (the dataset's vocabulary, `Vocab`)
     metrics.jsonl   one JSON object per logged step (step, epoch, words, loss, lr, words_per_s,
@@ -62,9 +64,6 @@ VECTORS = "vectors.npy"
 LOSS_PNG = "loss.png"
 WORDS_PNG = "words.png"
 FILES = (INFO, CONFIG, VOCAB, METRICS, CHECKPOINT, VECTORS, LOSS_PNG, WORDS_PNG)
-
-# How a run can end; "running" while it trains (or until it crashes).
-STATUSES = ("running", "complete", "stopped", "interrupted", "diverged", "failed")
 
 
 def vocab_digest(words: Sequence[str]) -> str:
