@@ -4,12 +4,19 @@
     python scripts/bench.py --model cbow         # CBOW against gensim's CBOW
     python scripts/bench.py --device cuda --repeat 50 --systems w2v   # GPU throughput
     python scripts/bench.py --nproc 1 2          # one against two training processes
+    python scripts/bench.py --vector-file F.bin --generate 3000000 300   # write a test file
+    python scripts/bench.py --vector-file F.bin --systems w2v --limit 100000   # load and query
 
 Each system runs in its own process. w2v's time is the wall time of `w2v prepare` plus
 `w2v train` (interpreter start and imports included); gensim's is its vocabulary build plus
 training inside one process (imports and reading the text excluded). Peak memory is each
 process's maximum resident set. WordSim-353 is Spearman's rho with out-of-vocabulary pairs
 skipped, as gensim's evaluate_word_pairs computes it. Outputs go to --out (default bench-out/).
+
+With --vector-file, each system instead loads a word2vec binary file (its first --limit words)
+and answers nearest-neighbour queries: the load time, the first query (which computes the
+vector lengths), the median of later single-word queries, 10 words in one call (w2v's
+most_similar_batch; gensim has no batch call, so 10 calls), and the process's peak memory.
 """
 
 from __future__ import annotations
@@ -52,6 +59,70 @@ words = int(sum(m.wv.get_vecattr(w, "count") for w in m.wv.index_to_key)) * int(
 score = m.wv.evaluate_word_pairs(wordsim)[1].statistic
 print(json.dumps({"seconds": seconds, "words": words, "wordsim": score}))
 """
+
+
+QUERY_SCRIPT = """
+import json, sys, time
+system, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]) or None
+start = time.perf_counter()
+if system == "w2v":
+    from w2v.vectors import Vectors
+    v = Vectors.load(path, limit=limit)
+    words = v.words
+else:
+    from gensim.models import KeyedVectors
+    v = KeyedVectors.load_word2vec_format(path, binary=True, limit=limit)
+    words = v.index_to_key
+loaded = time.perf_counter()
+step = len(words) // 23
+asked = [words[i * step] for i in range(1, 23)]
+times = []
+for word in asked[:12]:
+    begin = time.perf_counter()
+    v.most_similar(word, topn=10)
+    times.append(time.perf_counter() - begin)
+begin = time.perf_counter()
+if system == "w2v":
+    v.most_similar_batch([([word], None) for word in asked[12:]], topn=10)
+else:
+    for word in asked[12:]:
+        v.most_similar(word, topn=10)
+batch = time.perf_counter() - begin
+later = sorted(times[1:])[len(times[1:]) // 2]
+print(json.dumps({"words": len(words), "load_s": loaded - start, "first_s": times[0],
+                  "later_s": later, "batch10_s": batch}))
+"""
+
+
+def generate_vector_file(path: Path, words: int, dim: int, seed: int = 0) -> None:
+    """A word2vec binary file of `words` random vectors (named w0, w1, ...), written in blocks."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as out:
+        out.write(f"{words} {dim}\n".encode())
+        for start in range(0, words, 100_000):
+            rows = (rng.standard_normal((min(100_000, words - start), dim)) * 0.1).astype("<f4")
+            out.write(b"".join(b"w%d " % (start + i) + row.tobytes() + b"\n"
+                               for i, row in enumerate(rows)))
+
+
+def bench_vector_file(args: argparse.Namespace) -> None:
+    if args.generate:
+        generate_vector_file(args.vector_file, *args.generate)
+        return
+    lines = [(f"{'system':<8} {'words':>9} {'load s':>8} {'first q s':>10} {'later q s':>10} "
+              f"{'10 q s':>8} {'peak MB':>8}")]
+    for system in args.systems:
+        out, _, peak = run([sys.executable, "-c", QUERY_SCRIPT, system, str(args.vector_file),
+                            str(args.limit or 0)])
+        r = json.loads(out)
+        lines.append(f"{system:<8} {r['words']:>9,} {r['load_s']:>8.1f} {r['first_s']:>10.3f} "
+                     f"{r['later_s']:>10.3f} {r['batch10_s']:>8.3f} {peak:>8,.0f}")
+        print(lines[-1], flush=True)
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+              f"{args.vector_file.name}, limit {args.limit}")
+    print("\n" + header + "\n" + "\n".join(lines))
 
 
 @dataclass
@@ -174,7 +245,14 @@ def main() -> None:
     parser.add_argument("--ptb", type=Path, default=SHARED / "ptb.zip")
     parser.add_argument("--wordsim", type=Path, default=SHARED / "wordsim353.tsv")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    parser.add_argument("--vector-file", type=Path, help="benchmark loading and querying it")
+    parser.add_argument("--limit", type=int, help="with --vector-file: read the first N words")
+    parser.add_argument("--generate", type=int, nargs=2, metavar=("WORDS", "DIM"),
+                        help="with --vector-file: write a random file of that size")
     args = parser.parse_args()
+    if args.vector_file:
+        bench_vector_file(args)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     corpus = write_corpus(args.ptb, args.out, args.repeat)
 

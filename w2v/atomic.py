@@ -1,4 +1,10 @@
-"""Files that appear whole or not at all: write to a temporary sibling, then rename."""
+"""Files that appear whole or not at all: write to a temporary sibling, then rename.
+
+Only a regular file or a new path is replaced that way. A symbolic link is followed, and the file
+it points to replaced, never the link. A device, a FIFO, a socket (/dev/null), or a link under
+/dev or /proc (/dev/stdout, even when it leads to a regular file) is written in place: renaming
+over it would destroy it, or write where the stream does not go.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,12 +39,36 @@ def _full_disk_reported(target: Path) -> Iterator[None]:
         raise
 
 
+_SPECIAL_TREES = ("/dev/", "/proc/")
+
+
+def writes_in_place(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is written as it is, not replaced: an existing device, FIFO or socket,
+    or a link under /dev or /proc (/dev/stdout, /proc/self/fd/1), whatever it points to."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    stream = os.path.islink(path) and os.path.abspath(path).startswith(_SPECIAL_TREES)
+    return stream or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success move it over `path`, else delete it."""
+    """Yield a temporary path next to `path`; on success move it over `path`, else delete it.
+
+    For a device, FIFO or the like (`writes_in_place`), yield `path` itself; for a symbolic
+    link, the temporary file goes next to, and over, the file it points to.
+    """
     target = Path(path)
-    with _full_disk_reported(target), _atomic_path(target) as tmp:
-        yield tmp
+    if target.is_dir():
+        raise W2VError(f"{target} is a directory; give the path of a file to write")
+    with _full_disk_reported(target):
+        if writes_in_place(target):
+            yield target
+            return
+        with _atomic_path(Path(os.path.realpath(target))) as tmp:
+            yield tmp
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from w2v.data.batcher import NOISE_TABLE_SIZE
 from w2v.data.pool import available_cpus
 from w2v.distributed import SINGLE_PROCESS, Cluster
 from w2v.errors import W2VError
+from w2v.formats.reading import available_memory as system_memory
 
 
 def check_device(name: str) -> str:
@@ -81,14 +82,8 @@ def available_memory(device: torch.device) -> int:
     """Bytes free for training on `device`: free GPU memory, or the memory the OS can give."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    free = system_memory()
+    return free if free is not None else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def check_memory(config: TrainConfig, vocab_size: int, corpus_tokens: int, device: torch.device,

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -532,34 +532,74 @@ def read_info(run: Path) -> dict[str, Any]:
     return info
 
 
-def read_vectors(run_dir: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(words, vectors, counts) of the run in `run_dir`."""
+# The tables of a run's checkpoint a user can ask for by the name the checkpoint gives them,
+# or their sum (see _TABLE_KEYS for what each is in each model).
+Table = Literal["center", "context", "sum"]
+TABLES: tuple[Table, ...] = ("center", "context", "sum")
+
+
+def read_run_vectors(run_dir: str | os.PathLike[str], limit: int | None = None,
+                     table: Table | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(words, vectors, counts) of the run in `run_dir`: the first `limit` words (None: all);
+    the word vectors, or with `table` the checkpoint's center table, context table or their
+    sum."""
     run = Path(run_dir)
-    missing = [name for name in (VECTORS, VOCAB) if not (run / name).is_file()]
+    if limit is not None and limit < 1:
+        raise W2VError(f"the limit must be a positive number of words, not {limit}")
+    needed = (VECTORS if table is None else CHECKPOINT, VOCAB)
+    missing = [name for name in needed if not (run / name).is_file()]
     if missing:
         raise W2VError(
             f"run directory {run} has no {' or '.join(missing)}; has training finished writing it?"
         )
-    matrix = _read_matrix(run / VECTORS)
+    matrix = _read_matrix(run / VECTORS) if table is None else read_run_table(run, table)
     vocab = Vocab.load(run / VOCAB)
     if len(vocab) != len(matrix):
+        source = VECTORS if table is None else f"the {table} table of {CHECKPOINT}"
         raise W2VError(
             f"run directory {run} is inconsistent: {VOCAB} has {len(vocab)} "
-            f"words but {VECTORS} has {len(matrix)} rows"
+            f"words but {source} has {len(matrix)} rows"
         )
-    return vocab.words, matrix, vocab.counts
+    return vocab.words[:limit], np.array(matrix[:limit], dtype=np.float32), vocab.counts[:limit]
+
+
+def read_run_table(run_dir: str | os.PathLike[str], table: Table) -> np.ndarray:
+    """The checkpoint's center table, context table or their sum."""
+    import torch
+
+    if table not in TABLES:
+        raise W2VError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+    path = Path(run_dir) / CHECKPOINT
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+        center, context = (state[name].numpy() for name in ("center", "context"))
+    except Exception as e:  # noqa: BLE001 (a damaged file fails in many ways inside torch.load)
+        raise W2VError(f"{path} is damaged ({type(e).__name__}); the {table} table is kept only "
+                       "there") from None
+    if center.ndim != 2 or center.shape != context.shape:
+        raise W2VError(f"{path} is damaged: tables of shapes {center.shape} and {context.shape}")
+    chosen = {"center": center, "context": context}
+    return center + context if table == "sum" else chosen[table]
+
+
+def is_run_file(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` names one of the files of a run directory (existing or not)."""
+    path = Path(path)
+    run = path.parent
+    return path.name in FILES and any((run / name).is_file() for name in (INFO, CHECKPOINT, VECTORS))
 
 
 def _read_matrix(path: Path) -> np.ndarray:
+    """The matrix memory-mapped: rows past a limit are never read."""
     try:
-        matrix = np.load(path, allow_pickle=False)
+        matrix = np.load(path, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError, EOFError) as error:
         raise W2VError(f"{path} is damaged: {error}") from None
     if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.floating):
         raise W2VError(
             f"{path} is damaged: expected a 2-d float array, found {matrix.ndim}-d {matrix.dtype}"
         )
-    return matrix.astype(np.float32, copy=False)
+    return matrix
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:
@@ -660,7 +700,7 @@ class Run:
     def vectors(self) -> Vectors:
         from w2v.vectors import Vectors
 
-        return Vectors(*read_vectors(self.path))
+        return Vectors(*read_run_vectors(self.path))
 
     @property
     def result(self) -> TrainResult:
