@@ -31,20 +31,30 @@ Sentences = Iterable[Sequence[str]]
 SETTINGS = tuple(f.name for f in fields(TrainConfig))
 
 
-def prepare(source: PathLike | None = None, data_dir: PathLike = "data", *, min_count: int = 10,
-            max_vocab: int | None = None, workers: int | None = None,
-            progress: bool = True) -> Dataset:
-    """Build a dataset from a corpus: a text file (one sentence per line; .txt, .gz or .zip),
-    an http(s) URL, or, with no source, the Penn Treebank (downloaded and checked).
+def prepare(source: PathLike | Sequence[PathLike] | None = None, data_dir: PathLike = "data", *,
+            name: str | None = None, tokenizer: str = "whitespace", lowercase: bool = False,
+            min_count: int = 10, max_vocab: int | None = None, workers: int | None = None,
+            count_memory: int = 512, progress: bool = True) -> Dataset:
+    """Build a dataset from a corpus and return it, opened: text files (one sentence per line;
+    plain, .gz, .bz2, .xz or .zip), folders of them, or http(s) URLs, read as one corpus; with
+    no source, the Penn Treebank (downloaded and checked).
 
-    Words seen fewer than `min_count` times are dropped; `max_vocab` keeps the commonest.
-    `workers` processes read the text (default: one per core). The dataset is written to
-    `data_dir/<name>` and returned, opened.
+    The settings are `w2v prepare`'s: the dataset goes to `data_dir/<name>` (default: the first
+    source's name); `tokenizer` is "whitespace" (words as written) or "words" (raw text,
+    normalized, punctuation dropped); words seen fewer than `min_count` times are dropped and
+    `max_vocab` keeps the commonest; `workers` processes read the text (default: one per core;
+    they are spawned, so a script that uses them needs an `if __name__ == "__main__":` guard);
+    counting takes about `count_memory` MB and spills to disk beyond.
     """
     from w2v.data.prepare import prepare as prepare_dataset
 
-    summary = prepare_dataset(None if source is None else str(source), Path(data_dir),
-                              min_count=min_count, max_vocab=max_vocab, workers=workers,
+    if count_memory < 16:
+        raise W2VError(f"--count-memory must be at least 16 (MB), not {count_memory}")
+    sources = None if source is None else (
+        [str(s) for s in source] if isinstance(source, list | tuple) else str(source))
+    summary = prepare_dataset(sources, Path(data_dir), name=name, tokenizer=tokenizer,
+                              lowercase=lowercase, min_count=min_count, max_vocab=max_vocab,
+                              workers=workers, count_memory=count_memory << 20,
                               progress=progress)
     return open_dataset(summary.path)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import stat
@@ -87,26 +88,30 @@ def _atomic_path(target: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory next to `path`; on success rename it to `path`.
+def atomic_dir(path: str | os.PathLike[str], marker: str = ".partial") -> Iterator[Path]:
+    """Yield a temporary directory `.NAME.*.tmp` next to `path`; on success rename it to `path`.
 
-    An existing `path` is replaced only after the new one is complete.
+    An existing directory at `path` (the caller decides whether it may go) is replaced only after
+    the new one is complete: it is first renamed to `.NAME.*.old`, then deleted. The temporary
+    directory holds an empty file `marker` until the rename, so that what a killed process left
+    can be told from anything else (see `partial_dirs`).
     """
     target = Path(path)
-    with _full_disk_reported(target), _atomic_dir(target) as tmp:
+    with _full_disk_reported(target), _atomic_dir(target, marker) as tmp:
         yield tmp
 
 
 @contextlib.contextmanager
-def _atomic_dir(target: Path) -> Iterator[Path]:
+def _atomic_dir(target: Path, marker: str) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(_default_mode(0o777))
+    (tmp / marker).touch()
     try:
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+        (tmp / marker).unlink()
+        if target.is_dir() and not target.is_symlink():
+            old = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -115,3 +120,19 @@ def _atomic_dir(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def partial_dirs(path: str | os.PathLike[str], marker: str = ".partial") -> list[Path]:
+    """What `atomic_dir(path, marker)` calls of killed processes left: their temporary
+    directories (holding `marker`) and the directories they were replacing (`.NAME.*.old`)."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        return []
+    found = []
+    for candidate in sorted(target.parent.glob(f".{glob.escape(target.name)}.*")):
+        if candidate.is_symlink() or not candidate.is_dir():
+            continue
+        ours = (candidate / marker).is_file() if candidate.name.endswith(".tmp") else True
+        if ours and candidate.name.endswith((".tmp", ".old")):
+            found.append(candidate)
+    return found

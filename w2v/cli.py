@@ -50,11 +50,20 @@ def _options(verbose: Annotated[bool, typer.Option(
 
 @app.command()
 def prepare(
-    source: Annotated[str | None, typer.Argument(
-        help="A text file (.txt, .gz, .zip) or http(s) URL. Default: the Penn Treebank.")] = None,
+    sources: Annotated[list[str] | None, typer.Argument(
+        help="Text files (.txt, .gz, .bz2, .xz, .zip), folders of them, or http(s) URLs, read "
+             "as one corpus. Default: the Penn Treebank.", show_default=False)] = None,
     data_dir: Annotated[Path, typer.Option(help="Where datasets are written.")] = Path("data"),
+    name: Annotated[str | None, typer.Option(
+        help="The dataset's name. Default: the first source's name.")] = None,
+    tokenizer: Annotated[str, typer.Option(
+        help="whitespace: words are what white space separates, as written. words: raw text, "
+             "NFKC-normalized, case-folded, punctuation dropped.")] = "whitespace",
+    lowercase: Annotated[bool, typer.Option(help="Lower-case the text first.")] = False,
     min_count: Annotated[int, typer.Option(help="Drop words seen fewer times.")] = 10,
     max_vocab: Annotated[int | None, typer.Option(help="Keep at most this many words.")] = None,
+    count_memory: Annotated[int, typer.Option(
+        help="MB for counting words; counts beyond it go to disk, exact all the same.")] = 512,
     workers: Annotated[int | None, typer.Option(
         help="Processes that read the corpus; 1 reads it in this process. "
              "Default: one per available core.")] = None,
@@ -63,10 +72,16 @@ def prepare(
     """Download (or read) a corpus, build the vocabulary and encode it for training."""
     from w2v.data.prepare import prepare as prepare_dataset
 
-    summary = prepare_dataset(source, data_dir, min_count=min_count, max_vocab=max_vocab,
-                              workers=workers, progress=not quiet)
+    if count_memory < 16:
+        raise W2VError(f"--count-memory must be at least 16 (MB), not {count_memory}")
+    summary = prepare_dataset(sources, data_dir, name=name, tokenizer=tokenizer,
+                              lowercase=lowercase, min_count=min_count, max_vocab=max_vocab,
+                              workers=workers, count_memory=count_memory << 20,
+                              progress=not quiet)
     typer.echo(summary.line())
     typer.echo(f"dataset written to {summary.path}")
+    if summary.hint:
+        typer.echo(f"w2v: note: {summary.hint}", err=True)
 
 
 @app.command()

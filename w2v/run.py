@@ -23,13 +23,12 @@ whole or not at all (temporary file, then rename).
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import math
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -44,6 +43,7 @@ from w2v.atomic import atomic_path
 from w2v.config import TrainConfig
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
+from w2v.lock import DirectoryLock, directory_locked
 
 if TYPE_CHECKING:
     import torch
@@ -152,56 +152,20 @@ class Checkpoint:
 
 # The lock
 
+
 def in_use(path: Path) -> str:
     """The error of a second writer."""
-    return (f"another w2v process is training the run in {path}; wait for it to finish, or "
-            f"choose another --run-dir")
-
-
-class RunLock:
-    """An exclusive advisory lock on a run directory, held while this process writes the run."""
-
-    # A reader checking whether a run is alive holds a shared lock for an instant; a writer
-    # retries that long before it gives up.
-    PATIENCE_S = 1.0
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        deadline = time.monotonic() + self.PATIENCE_S
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self.release()
-                    raise W2VError(in_use(path)) from None
-                time.sleep(0.05)
-            except OSError:
-                return  # a file system without locks (some network ones): train unlocked
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    pid = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        pid = json.loads((path / INFO).read_text(encoding="utf-8")).get("pid")
+    holder = f" (process {pid})" if pid else ""
+    return (f"another w2v process is training the run in {path}{holder}; wait for it to "
+            f"finish, or choose another --run-dir")
 
 
 def is_locked(path: Path) -> bool:
     """Whether a process holds the lock of the run directory `path` (is training it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    return directory_locked(path)
 
 
 # Writing a run
@@ -250,14 +214,14 @@ class RunWriter:
 
     path: Path
     facts: RunFacts
-    _lock: RunLock | None = field(default=None, repr=False)
+    _lock: DirectoryLock | None = field(default=None, repr=False)
 
     @classmethod
     def new(cls, path: Path, facts: RunFacts, force: bool = False) -> RunWriter:
         """Claim `path` for a new run: a new or empty directory, or, with `force`, a run whose
         files are removed first (files w2v did not make stay)."""
         path.mkdir(parents=True, exist_ok=True)
-        writer = cls(path, facts, RunLock(path))
+        writer = cls(path, facts, DirectoryLock(path, in_use(path)))
         try:
             check_new_run_dir(path, force, locked=True)
             for name in FILES:
@@ -270,7 +234,7 @@ class RunWriter:
     @classmethod
     def resumed(cls, path: Path, facts: RunFacts) -> RunWriter:
         """Claim the run in `path` to continue it; it keeps the record of its start."""
-        writer = cls(path, facts, RunLock(path))
+        writer = cls(path, facts, DirectoryLock(path, in_use(path)))
         try:
             facts.init = facts.init or read_info(path).get("init")
         except BaseException:
@@ -338,7 +302,7 @@ class RunWriter:
                    error: str | None = None) -> None:
         f = self.facts
         info = {
-            "format": RUN_FORMAT, "version": RUN_VERSION, "status": status,
+            "format": RUN_FORMAT, "version": RUN_VERSION, "status": status, "pid": os.getpid(),
             "dataset": f.dataset, "corpus": f.corpus, "vocab_size": f.vocab_size,
             "vocab_digest": f.vocab_digest, "dim": f.dim, "init": f.init,
             "epochs_done": position.epoch, "device": result.device,
