@@ -135,3 +135,19 @@ def planted_text(seed: int = 0, lines: int = 400) -> tuple[list[str], set[str]]:
             words.insert(rng.randint(0, len(words)), rng.choice(planted))
         lines_out.append(" ".join(words))
     return lines_out, {"new_york", "los_angeles", "hot_dog", "ice_cream", "york_times"}
+
+
+def train_here(data, config, run_dir: Path, threads: int | None = None, model=None) -> None:
+    """Train `config` on the opened dataset `data` into `run_dir` in this process, with the
+    Trainer itself (so a test can choose the threads and the model)."""
+    import torch
+
+    from w2v.run import RunFacts, RunWriter
+    from w2v.trainer import Trainer
+
+    writer = RunWriter.new(run_dir, RunFacts.of(data, config, 1, threads or 1))
+    try:
+        Trainer(data, config, writer, torch.device("cpu"), threads=threads,
+                model=model).run(progress=False)
+    finally:
+        writer.close()

@@ -465,6 +465,17 @@ words_without_whitespace = st.lists(
 )
 
 
+def test_binary_vectors_that_begin_with_a_line_break_are_told_from_text(tmp_path: Path):
+    # 0.02 as float32 is 0a d7 a3 3c: a "\n" byte, then bytes that are valid UTF-8
+    matrix = np.array([[0.02, 0.02], [1.0, -2.5]], dtype=np.float32)
+    Vectors(["0", "b"], matrix).save(tmp_path / "v.bin", format="word2vec-binary")
+
+    loaded = Vectors.load(tmp_path / "v.bin")
+
+    assert loaded.words == ["0", "b"]
+    np.testing.assert_array_equal(loaded.vectors, matrix)
+
+
 @settings(max_examples=60, deadline=None)
 @given(words=words_without_whitespace, dim=st.integers(2, 5), data=st.data())
 def test_any_words_and_values_survive_both_formats(tmp_path_factory, words, dim, data):
@@ -474,6 +485,6 @@ def test_any_words_and_values_survive_both_formats(tmp_path_factory, words, dim,
 
     for fmt in ("word2vec-text", "word2vec-binary"):
         Vectors(words, matrix).save(folder / fmt, format=fmt)
-        loaded = Vectors.load(folder / fmt)
+        loaded = Vectors.load(folder / fmt, format=fmt)
         assert loaded.words == words
         np.testing.assert_array_equal(loaded.vectors, matrix)

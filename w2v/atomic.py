@@ -12,6 +12,7 @@ import contextlib
 import errno
 import glob
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -19,13 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from w2v.errors import W2VError
-
-
-def _default_mode(base: int) -> int:
-    """base with the process umask applied: what open() or mkdir() would have given."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return base & ~umask
 
 
 @contextlib.contextmanager
@@ -72,14 +66,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             yield tmp
 
 
+def _sibling(target: Path, suffix: str) -> Path:
+    """A fresh name `.NAME.<random>.<suffix>` next to `target`."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.{suffix}")
+
+
 @contextlib.contextmanager
 def _atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.chmod(_default_mode(0o666))
+    # The name is known before the file exists, so a signal at any point leaves nothing behind.
+    tmp = _sibling(target, "tmp")
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp
         os.replace(tmp, target)
     except BaseException:
@@ -104,10 +102,10 @@ def atomic_dir(path: str | os.PathLike[str], marker: str = ".partial") -> Iterat
 @contextlib.contextmanager
 def _atomic_dir(target: Path, marker: str) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    tmp.chmod(_default_mode(0o777))
-    (tmp / marker).touch()
+    tmp = _sibling(target, "tmp")
     try:
+        os.mkdir(tmp)
+        (tmp / marker).touch()
         yield tmp
         (tmp / marker).unlink()
         if target.is_dir() and not target.is_symlink():

@@ -109,7 +109,7 @@ def train(
     data: Annotated[Path | None, typer.Option(
         help="A prepared dataset, or a folder of them (the most recent is used). Default: ./data")] = None,
     run_dir: Annotated[Path | None, typer.Option(
-        help="Directory for this run. Default: ./runs/<dataset name>")] = None,
+        help="Directory for this run: new or empty. Default: ./runs/<dataset name>")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML file of hyperparameters.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     model: Annotated[str | None, typer.Option(help="skipgram or cbow.")] = None,
@@ -122,34 +122,39 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Center words per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Starting learning rate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    init: Annotated[Path | None, typer.Option(
+        help="Start the input vectors of the words it has from a word2vec file or a run.")] = None,
+    freeze: Annotated[bool, typer.Option(
+        help="With --init, keep the vectors it sets as they are.")] = False,
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --run-dir (default: the most recent) from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option(
-        help="With --resume, accept settings that differ from the checkpoint's.")] = False,
+        help="With --resume, accept settings that differ from the checkpoint's; without it, "
+             "start the run in --run-dir over.")] = False,
     nproc: Annotated[int, typer.Option(
         help="Training processes on this machine (torch.distributed; gloo on CPU, NCCL on GPU).")] = 1,
     evaluate: Annotated[bool, typer.Option(
         "--eval", help="Score WordSim-353 and the Google analogies after every epoch.")] = False,
+    eval_similarity: Annotated[list[Path] | None, typer.Option(
+        help="Score this word-pair file after every epoch. Repeatable.")] = None,
+    eval_analogies: Annotated[list[Path] | None, typer.Option(
+        help="Score this analogy file after every epoch. Repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train skip-gram or CBOW with negative sampling on a prepared dataset."""
-    from w2v.launch import resume_run, start_run
+    from w2v.api import train as train_run
 
-    overrides = {"model": model, "dim": dim, "window": window, "negatives": negatives,
-                 "sample": sample, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                 "seed": seed}
-    evaluation = None
-    if evaluate:
-        from w2v.evaluate import default_evaluation_files
-
-        evaluation = default_evaluation_files()
-    if resume:
-        result = resume_run(run_dir, data, config, overrides, device, force, not quiet, evaluation,
-                            nproc)
-    else:
-        result = start_run(data, run_dir, config, overrides, device, not quiet, evaluation, nproc)
-    if result is not None:
-        typer.echo(result.line())
+    settings = {"model": model, "dim": dim, "window": window, "negatives": negatives,
+                "sample": sample, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                "seed": seed}
+    run = train_run(data, run_dir=run_dir, config=config, device=device, nproc=nproc,
+                    resume=resume, force=force, init=init, freeze=freeze, evaluate=evaluate,
+                    eval_similarity=eval_similarity or (), eval_analogies=eval_analogies or (),
+                    progress=not quiet, **settings)
+    if run is not None:
+        if init is not None:
+            typer.echo(run.init_line())
+        typer.echo(run.result.line())
 
 
 class _SignedWords(TyperCommand):
@@ -236,7 +241,7 @@ def export(
     text, or TensorBoard projector TSV files."""
     from w2v.atomic import writes_in_place
     from w2v.formats import default_file_name
-    from w2v.rundir import find_run
+    from w2v.run import find_run
 
     name = default_file_name(format, table)
     if vectors is not None:
@@ -244,7 +249,7 @@ def export(
             raise W2VError("give --output, the file to write the --vectors file's vectors to")
         v = _load_vectors(run, vectors, limit, no_header, table)
     else:
-        run_dir = find_run(run)
+        run_dir = find_run(run, with_vectors=table is None)
         v = _load_vectors(run_dir, None, limit, no_header, table)
         output = output if output is not None else run_dir / name
     for path in v.save(output, format=format):
@@ -301,11 +306,11 @@ def info(
     no_header: NoHeaderOption = False,
 ) -> None:
     """What a run is (corpus, vocabulary, settings, time, speed, loss, scores), or a vector file."""
-    from w2v.rundir import describe_run, find_run
+    from w2v.run import Run, find_run
 
     if vectors is None:
         _check_file_options(limit, no_header)
-        typer.echo(describe_run(find_run(run)))
+        typer.echo(Run(find_run(run)).describe())
         return
     from w2v.formats import describe_vector_file, read_vectors
 
@@ -321,26 +326,26 @@ def plot(
     words: Annotated[str | None, typer.Option(
         help="Comma-separated words to map. Default: the 100 most frequent.")] = None,
 ) -> None:
-    """Draw a run's training loss (loss.png) and a 2-D map of its word vectors (words.png)."""
+    """Draw a run's training loss and a 2-D map of its word vectors, into the run directory."""
     from w2v.plot import plot_run
-    from w2v.rundir import find_run
+    from w2v.run import find_run
 
     chosen = [w.strip() for w in words.split(",") if w.strip()] if words is not None else None
-    plots = plot_run(find_run(run), chosen)
+    plots = plot_run(find_run(run, with_vectors=True), chosen)
     typer.echo(f"wrote {plots.loss_png}")
     typer.echo(f"wrote {plots.words_png}")
 
 
 def _load_vectors(run: Path | None, vectors: Path | None, limit: int | None = None,
                   no_header: bool = False, table: str | None = None) -> Vectors:
-    from w2v.rundir import find_run
+    from w2v.run import find_run
     from w2v.vectors import Vectors
 
     if run is not None and vectors is not None:
         raise W2VError("give either --run or --vectors, not both")
     if vectors is None:
         _check_file_options(None, no_header)
-    source = vectors if vectors is not None else find_run(run)
+    source = vectors if vectors is not None else find_run(run, with_vectors=table is None)
     return Vectors.load(source, limit=limit, no_header=no_header, table=table)  # type: ignore[arg-type]
 
 

@@ -19,7 +19,7 @@ from w2v.data.corpus import META, OFFSETS, TOKENS, VOCAB
 from w2v.errors import W2VError
 from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
-from w2v.run_vectors import Table, is_run_file, read_run_vectors
+from w2v.run import Table, is_run_file, read_run_vectors
 from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
 
 if TYPE_CHECKING:

@@ -212,8 +212,12 @@ def is_dataset(path: Path) -> bool:
     return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
-def open_dataset(path: Path) -> Dataset:
-    """Open the dataset in `path`, checking that its files agree with `meta.json`."""
+def open_dataset(path: Path, verify: bool = True) -> Dataset:
+    """Open the dataset in `path`, checking that its files agree with `meta.json`.
+
+    `verify` also compares every file with its checksum, which reads all of it; a process
+    opening a dataset that another one has just verified can skip that.
+    """
     path = Path(path)
     meta = _read_meta(path)
     for name in _data_files(meta):
@@ -237,7 +241,8 @@ def open_dataset(path: Path) -> Dataset:
     tokens = np.memmap(path / TOKENS, dtype=TOKEN_DTYPE, mode="r")
     if tokens.min() < 0 or tokens.max() >= len(vocab):
         raise W2VError(f"dataset {path}: {TOKENS} holds word ids outside the vocabulary; {RERUN}")
-    _check_checksums(path, meta)
+    if verify:
+        _check_checksums(path, meta)
     dataset_tokenizer(meta)
     return Dataset(path, tokens, offsets, vocab, meta, _load_phrases(path, meta))
 

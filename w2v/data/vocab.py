@@ -77,15 +77,18 @@ class Vocab:
             raise W2VError(f"cannot read the vocabulary {path}: {exc}") from exc
         if lines[-1] == "":
             lines.pop()
-        words, counts = [], []
+        words, counts, seen = [], [], set()
         for number, line in enumerate(lines, start=1):
             word, tab, count = line.partition("\t")
+            count = count.removesuffix("\r")
             if not (word and tab and count.isascii() and count.isdigit()):
-                raise W2VError(f"{path}, line {number}: expected 'word<TAB>count', got {line!r}")
+                raise W2VError(f"{path}: line {number}: expected 'word<TAB>count', found {line!r}")
+            if word in seen:
+                raise W2VError(f"{path}: line {number}: duplicate word {word!r} (a word is listed "
+                               f"twice)")
+            seen.add(word)
             words.append(word)
             counts.append(int(count))
-        if len(set(words)) != len(words):
-            raise W2VError(f"{path} lists a word twice")
         return cls(words, np.array(counts, dtype=np.int64))
 
     def __len__(self) -> int:

@@ -109,15 +109,16 @@ def _most_rows(source: Source, dim: int, binary: bool) -> int:
 
 def _looks_like_text(source: Source, dim: int) -> bool:
     """Text if the first row reads as a word and `dim` numbers; also when it does not but the
-    bytes after the word could be text: a damaged text file is likelier than such a binary one,
-    and the text reader then says what is wrong with it."""
+    row holds a word and more fields that could be text: a damaged text file is likelier than
+    such a binary one, and the text reader then says what is wrong with it."""
     head = source.peek(min(max_line_bytes(dim), BLOCK_BYTES), 2)
     end = head.find(b"\n")
-    if is_row(head[: len(head) if end == -1 else end], dim):
+    line = head[: len(head) if end == -1 else end]
+    if is_row(line, dim):
         return True
-    space = head.find(b" ")
-    start = 0 if space == -1 else space + 1
-    return _could_be_text(head[start : start + 4 * dim])
+    # A binary vector may hold a "\n" byte anywhere, leaving the first line a word alone.
+    _, _, values = line.partition(b" ")
+    return bool(values.split()) and _could_be_text(line)
 
 
 def _could_be_text(chunk: bytes) -> bool:
