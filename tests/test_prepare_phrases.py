@@ -180,3 +180,21 @@ def test_a_dataset_without_phrases_has_none(tmp_path: Path,
     assert query_token("new york", open_dataset(summary.path).tokenizer,
                        read_phrases(summary.path)) is None
     assert summary.phrases is None and "phrases" not in summary.line()
+
+
+def test_the_api_learns_phrases_and_joins_queries(tmp_path: Path,
+                                                  corpus: tuple[str, list[str]]) -> None:
+    import w2v
+
+    data = w2v.prepare(corpus[0], data_dir=tmp_path / "data", min_count=1, workers=1,
+                       phrases=1, phrase_scoring="npmi", phrase_threshold=0.3,
+                       phrase_min_count=3, progress=False)
+
+    learned = {p.token for p in data.phrases.phrases}
+    assert {"new_york", "los_angeles", "hot_dog", "ice_cream"} <= learned
+    assert data.meta["phrases"]["scoring"] == "npmi" and data.meta["phrases"]["threshold"] == 0.3
+    assert data.query_token("new york") == data.query_token("new_york") == "new_york"
+    assert "new_york" in data.vocab
+    assert data.query_token("w1 w2") is None
+    with pytest.raises(W2VError, match="--phrase-threshold applies only to learning phrases"):
+        w2v.prepare(corpus[0], data_dir=tmp_path / "other", phrase_threshold=0.3)

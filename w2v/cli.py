@@ -82,18 +82,12 @@ def prepare(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Download (or read) a corpus, build the vocabulary and encode it for training."""
-    from w2v.data.phrases import DEFAULT_MIN_COUNT, PhraseSettings
+    from w2v.data.phrases import phrase_settings
     from w2v.data.prepare import prepare as prepare_dataset
 
     if count_memory < 16:
         raise W2VError(f"--count-memory must be at least 16 (MB), not {count_memory}")
-    phrase_flags = {"--phrase-scoring": phrase_scoring, "--phrase-threshold": phrase_threshold,
-                    "--phrase-min-count": phrase_min_count}
-    given = [flag for flag, value in phrase_flags.items() if value is not None]
-    if given and not phrases:
-        raise W2VError(f"{given[0]} applies only to learning phrases; add --phrases 1 (or more)")
-    settings = PhraseSettings(phrases, phrase_scoring or "word2phrase", phrase_threshold,
-                              DEFAULT_MIN_COUNT if phrase_min_count is None else phrase_min_count)
+    settings = phrase_settings(phrases, phrase_scoring, phrase_threshold, phrase_min_count)
     summary = prepare_dataset(sources, data_dir, name=name, tokenizer=tokenizer,
                               lowercase=lowercase, min_count=min_count, max_vocab=max_vocab,
                               workers=workers, count_memory=count_memory << 20,

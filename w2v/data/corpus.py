@@ -48,7 +48,7 @@ import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.data.checksum import sha256_file
-from w2v.data.phrases import Phrase, Phrases
+from w2v.data.phrases import Phrase, Phrases, query_token
 from w2v.data.tokenizer import Tokenizer
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
@@ -189,6 +189,11 @@ class Dataset:
     @property
     def tokenizer(self) -> Tokenizer:
         return dataset_tokenizer(self.meta)
+
+    def query_token(self, query: str) -> str | None:
+        """The token that `query` stands for here ("New York" -> "new_york" where that phrase was
+        learned), or None if it is not one token: normalized and joined as the corpus was."""
+        return query_token(query, self.tokenizer, self.phrases)
 
 
 def dataset_tokenizer(meta: dict[str, Any]) -> Tokenizer:

@@ -88,6 +88,19 @@ class PhraseSettings:
 NO_PHRASES = PhraseSettings()
 
 
+def phrase_settings(passes: int, scoring: str | None = None, threshold: float | None = None,
+                    min_count: int | None = None) -> PhraseSettings:
+    """`prepare`'s phrase options as settings; None: the default. Options other than `passes`
+    are refused without it, since they would do nothing."""
+    given = {"--phrase-scoring": scoring, "--phrase-threshold": threshold,
+             "--phrase-min-count": min_count}
+    named = [flag for flag, value in given.items() if value is not None]
+    if named and not passes:
+        raise W2VError(f"{named[0]} applies only to learning phrases; add --phrases 1 (or more)")
+    return PhraseSettings(passes, scoring or "word2phrase", threshold,
+                          DEFAULT_MIN_COUNT if min_count is None else min_count)
+
+
 @dataclass(frozen=True)
 class Phrase:
     """A learned phrase: the two tokens it joins, how often they occurred together, its score,
