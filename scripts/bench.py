@@ -12,6 +12,10 @@
                         # gensim's Phrases twice, then build_vocab on the joined corpus
     python scripts/bench.py --raw-text RAW --phrases 2   # with and without phrases, both systems;
                         # scores include the phrase analogies (questions-phrases.txt)
+    python scripts/bench.py --phrase-check TOKENS --phrase-scoring npmi   # learned phrases of
+                        # w2v prepare --phrases 1 against gensim's Phrases, same settings
+    python scripts/bench.py --phrase-check TOKENS --systems w2v c-rules --phrases 2   # joins
+                        # against word2phrase.c's rules, written plainly in tests/support.py
     python scripts/bench.py --vector-file F.bin --generate 3000000 300   # write a test file
     python scripts/bench.py --vector-file F.bin --systems w2v --limit 100000   # load and query
 
@@ -27,6 +31,13 @@ excluded); memory is the peak of the resident memory summed over each process tr
 parent and its workers), sampled every 0.1 s. With --phrases N, gensim runs `Phrases` (its
 defaults: min_count 5, threshold 10, its own scoring) N times, each on the text the ones before
 joined, and then `build_vocab` on the joined text, all streamed from the file.
+With --phrase-check, the text must be tokenized already (words apart by single spaces, as
+`--tokenizer words` writes them, no "_"), so that all systems read the same tokens: w2v runs
+`prepare --min-count 1 --phrases N`, gensim `Phrases(LineSentence(TOKENS), min_count,
+threshold, scoring)` and `export_phrases()` (one pass), c-rules the C tool's rules N times
+(c-rules-within-lines: without its count of pairs across line ends);
+each system's time and peak memory as with --prepare, then the phrases each found and how many
+they share with w2v's (pairs of pass 1 for gensim, phrase tokens in the joined text for c-rules).
 With --vector-file, each system instead loads a word2vec binary file (its first --limit words)
 and answers nearest-neighbour queries: the load time, the first query (which computes the
 vector lengths), the median of later single-word queries, 10 words in one call (w2v's
@@ -102,6 +113,39 @@ for _ in range(passes):
 m = Word2Vec(min_count=min_count)
 m.build_vocab(sentences)
 print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv), "phrases": learned}))
+"""
+
+
+GENSIM_PHRASE_CHECK_SCRIPT = """
+import json, sys, time
+from gensim.models.phrases import Phrases
+from gensim.models.word2vec import LineSentence
+corpus, scoring, threshold, min_count, out = sys.argv[1:6]
+start = time.perf_counter()
+phrases = Phrases(LineSentence(corpus), min_count=int(min_count), threshold=float(threshold),
+                  scoring=scoring)
+learned = time.perf_counter() - start
+exported = phrases.export_phrases()
+with open(out, "w") as f:
+    f.writelines(key.replace("_", " ") + "\\n" for key in sorted(exported))
+print(json.dumps({"learn": learned, "seconds": time.perf_counter() - start}))
+"""
+
+
+C_RULES_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, sys.argv[6])
+from support import word2phrase_c
+corpus, passes, threshold, min_count, out = sys.argv[1:6]
+start = time.perf_counter()
+lines = open(corpus, encoding="utf-8").read().splitlines()
+for _ in range(int(passes)):
+    lines = word2phrase_c(lines, int(min_count), float(threshold), sys.argv[7] == "across")
+tokens = {t for line in lines for t in line.split() if "_" in t}
+with open(out, "w") as f:
+    f.writelines(t + "\\n" for t in sorted(tokens))
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "joined": sum("_" in t for line in lines for t in line.split())}))
 """
 
 
@@ -288,6 +332,71 @@ def bench_prepare(args: argparse.Namespace) -> None:
     print(f"{'system':<28} {'seconds':>8} {'MB/s':>6} {'peak MB':>8}  notes")
     for system, seconds, rate, peak, note in rows:
         print(f"{system:<28} {seconds:>8.1f} {rate:>6.1f} {peak:>8.0f}  {note}")
+
+
+def bench_phrase_check(args: argparse.Namespace) -> None:
+    """The phrases w2v learns against gensim's Phrases and the C tool's rules, same tokens."""
+    from w2v.data.phrases import phrase_settings
+
+    corpus, out = args.phrase_check, args.out / "phrase-check"
+    settings = phrase_settings(args.phrases or 1, args.phrase_scoring, args.phrase_threshold,
+                               args.phrase_min_count)
+    options = [str(settings.threshold), str(settings.min_count)]
+    if any(s.startswith("c-rules") for s in args.systems) and settings.scoring != "word2phrase":
+        sys.exit("c-rules scores as word2phrase.c does: --phrase-scoring word2phrase")
+    out.mkdir(parents=True, exist_ok=True)
+    found: dict[str, set[str]] = {}
+    rows = []
+    for system in args.systems:
+        listing = out / f"{system}-{settings.scoring}-{settings.passes}.txt"
+        if system == "w2v":
+            data = out / "data"
+            shutil.rmtree(data, ignore_errors=True)
+            text, seconds, peak = run_sampled(w2v(
+                "prepare", str(corpus), "--data-dir", str(data), "--name", "check", "--quiet",
+                "--min-count", "1", "--phrases", str(settings.passes), "--phrase-scoring",
+                settings.scoring, "--phrase-threshold", options[0], "--phrase-min-count",
+                options[1], *args.prepare_flags))
+            table = (data / "check" / "phrases.tsv").read_text().splitlines()
+            found["w2v pairs"] = {line.split("\t")[0] for line in table if line.endswith("\t1")}
+            vocab = (data / "check" / "vocab.tsv").read_text().splitlines()
+            found["w2v tokens"] = {line.split("\t")[0] for line in vocab if "_" in line}
+            meta = json.loads((data / "check" / "meta.json").read_text())["phrases"]
+            note = (f"{meta['learned']:,} phrases ({len(found['w2v pairs']):,} in pass 1), "
+                    f"{len(found['w2v tokens']):,} distinct phrase tokens, "
+                    f"{meta['phrase_tokens']:,} joined; {text.splitlines()[0]}")
+            shutil.rmtree(data, ignore_errors=True)
+        elif system == "gensim":
+            text, seconds, peak = run_sampled([
+                sys.executable, "-c", GENSIM_PHRASE_CHECK_SCRIPT, str(corpus), settings.scoring,
+                *options, str(listing)])
+            found["gensim pairs"] = set(listing.read_text().splitlines())
+            note = (f"{len(found['gensim pairs']):,} phrases (one pass), learning "
+                    f"{json.loads(text)['learn']:.1f} s")
+        else:
+            text, seconds, peak = run_sampled([
+                sys.executable, "-c", C_RULES_SCRIPT, str(corpus), str(settings.passes),
+                *options, str(listing), str(ROOT / "tests"),
+                "within" if system.endswith("within-lines") else "across"])
+            found[f"{system} tokens"] = set(listing.read_text().splitlines())
+            note = (f"{len(found[f'{system} tokens']):,} distinct phrase tokens, "
+                    f"{json.loads(text)['joined']:,} joined (plain Python, not the C tool's speed)")
+        rows.append((system, seconds, peak, note))
+        print(rows[-1], flush=True)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+          f"{corpus.name} ({corpus.stat().st_size / 1e6:.0f} MB), {settings.scoring} scoring, "
+          f"threshold {settings.threshold}, min-count {settings.min_count}, "
+          f"{settings.passes} pass(es)")
+    print(f"{'system':<10} {'seconds':>8} {'peak MB':>8}  notes")
+    for system, seconds, peak, note in rows:
+        print(f"{system:<10} {seconds:>8.1f} {peak:>8.0f}  {note}")
+    for kind in ("pairs", "tokens"):
+        ours = found.get(f"w2v {kind}")
+        for name, theirs in found.items():
+            if ours is None or name.startswith("w2v") or not name.endswith(kind):
+                continue
+            print(f"{kind}: w2v {len(ours):,}, {name} {len(theirs):,}, both {len(ours & theirs):,};"
+                  f" only w2v {sorted(ours - theirs)[:8]}, only {name} {sorted(theirs - ours)[:8]}")
 
 
 def scores(vectors_path: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -490,6 +599,11 @@ def main() -> None:
     parser.add_argument("--phrases", type=int, default=0,
                         help="with --prepare or --raw-text: passes of phrase learning (both "
                              "systems)")
+    parser.add_argument("--phrase-check", type=Path, help="compare learned phrases on this "
+                        "tokenized text (systems w2v, gensim, c-rules)")
+    parser.add_argument("--phrase-scoring", help="with --phrase-check")
+    parser.add_argument("--phrase-threshold", type=float, help="with --phrase-check")
+    parser.add_argument("--phrase-min-count", type=int, help="with --phrase-check")
     parser.add_argument("--show", nargs="*", default=["water", "chip", "king", "house", "run"],
                         help="with --raw-text: words whose neighbours are printed")
     parser.add_argument("--vector-file", type=Path, help="benchmark loading and querying it")
@@ -506,6 +620,9 @@ def main() -> None:
         return
     if args.raw_text:
         bench_raw_text(args)
+        return
+    if args.phrase_check:
+        bench_phrase_check(args)
         return
     corpus = write_corpus(args.ptb, args.out, args.repeat)
 

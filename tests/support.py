@@ -123,6 +123,50 @@ def join_greedily(line: list[str], table: dict) -> list[str]:
     return out
 
 
+def word2phrase_c(lines: list[str], min_count: int = 5, threshold: float = 100.0,
+                  across_lines: bool = True) -> list[str]:
+    """One pass of word2phrase.c, by the rules of its source, on text lines: the lines it writes.
+
+    As the C tool: words and pairs share one table of byte strings ("a_b"); a word keeps its
+    first 58 bytes and a pair key its first 59; every entry seen fewer than `min_count` times is
+    dropped; the score is computed in 32-bit floats; a word just joined cannot start a pair.
+    Counting also takes the last word of a line and the first of the next as a pair (its flag
+    for a line start is cleared before it is read); `across_lines=False` leaves that out."""
+    import numpy as np
+
+    counts: Counter[bytes] = Counter()
+    last, total = b"", 0
+    for line in lines:
+        if not across_lines:
+            last = None
+        for word in (w[:58] for w in line.encode().split()):
+            total += 1
+            counts[word] += 1
+            if last is not None:
+                counts[(last + b"_" + word)[:59]] += 1
+            last = word
+    kept = {key: n for key, n in counts.items() if n >= min_count}
+    f32, out = np.float32, []
+    pa = pb = 0
+    for line in lines:
+        previous, written = b"\n", bytearray()
+        for word in (w[:58] for w in line.encode().split()):
+            oov = word not in kept or previous not in kept
+            pb = kept.get(word, pb)  # the C tool keeps the last count for an unknown word
+            pab = kept.get((previous + b"_" + word)[:59])
+            if pab is None or pa < min_count or pb < min_count:
+                oov = True
+            score = f32(0) if oov else f32(pab - min_count) / f32(pa) / f32(pb) * f32(total)
+            if score > f32(threshold):
+                written += b"_" + word
+                pb = 0
+            else:
+                written += b" " + word
+            pa, previous = pb, word
+        out.append(written.decode().strip(" "))
+    return out
+
+
 def planted_text(seed: int = 0, lines: int = 400) -> tuple[list[str], set[str]]:
     """Lines of random words with a few pairs (and one triple) that always come together."""
     rng = random.Random(seed)

@@ -8,7 +8,7 @@ from gensim.models.phrases import Phrases as GensimPhrases
 from gensim.models.phrases import npmi_scorer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import planted_text, reference
+from support import planted_text, reference, word2phrase_c
 
 from w2v.data.phrases import (
     Phrase,
@@ -88,6 +88,27 @@ def test_learning_and_joining_match_the_plain_algorithm(tmp_path: Path, scoring:
     assert phrases.passes == passes
     if passes == 2:
         assert any(t == "new_york_times" for line in text for t in line)
+
+
+def test_word2phrase_joins_as_the_c_tool_within_lines(tmp_path: Path) -> None:
+    lines, _ = planted_text(seed=5, lines=600)
+
+    _, text = learn(lines, PhraseSettings(1, "word2phrase", 30.0, 4), tmp_path)
+
+    c_tool = word2phrase_c(lines, min_count=4, threshold=30.0, across_lines=False)
+    assert [" ".join(line) for line in text] == c_tool
+    assert sum(line.count("_") for line in c_tool) > 100
+
+
+def test_the_c_tool_also_counts_pairs_across_line_ends(tmp_path: Path) -> None:
+    # "x y" twice on a line and four times across a line end: 6 >= 5 for the C tool only.
+    lines = ["a b x", "y c d"] * 4 + ["x y e f"] * 2 + [f"g{i} h{i}" for i in range(40)]
+
+    _, text = learn(lines, PhraseSettings(1, "word2phrase", 1.0, 5), tmp_path)
+
+    assert text[-41] == ["x", "y", "e", "f"]
+    assert word2phrase_c(lines, min_count=5, threshold=1.0)[-41] == "x_y e f"
+    assert word2phrase_c(lines, min_count=5, threshold=1.0, across_lines=False)[-41] == "x y e f"
 
 
 @pytest.mark.parametrize("threshold", [-0.5, 0.0, 0.4, 0.8])
