@@ -5,9 +5,8 @@ from unittest import mock
 
 import pytest
 from support import planted_text, reference
-from test_prepare import dataset_files, sentences, write
+from test_prepare import dataset_files, prepare_spilling, sentences, write
 
-from w2v.data import counter as counter_module
 from w2v.data import pool
 from w2v.data import prepare as prepare_module
 from w2v.data import text as text_module
@@ -124,17 +123,8 @@ def test_counting_pairs_in_little_memory_gives_the_same_dataset(
         tmp_path: Path, corpus: tuple[str, list[str]]) -> None:
     source, _ = corpus
     roomy = prepare(source, tmp_path / "roomy", min_count=2, phrases=SETTINGS, progress=False)
-    spilled: list[Path] = []
-    real_spill = counter_module.KeyCounter._spill
 
-    def spill(self: counter_module.KeyCounter) -> None:
-        real_spill(self)
-        spilled.extend(run.keys for run in self.spilled)
-
-    with mock.patch.object(counter_module.KeyCounter, "_spill", spill), \
-            mock.patch.object(text_module, "CHUNK_BYTES", 256):
-        tight = prepare(source, tmp_path / "tight", min_count=2, count_memory=2000,
-                        phrases=SETTINGS, progress=False)
+    tight, spilled = prepare_spilling(source, tmp_path / "tight", 2000, phrases=SETTINGS)
 
     assert dataset_files(tight.path) == dataset_files(roomy.path)
     assert (tight.path / "phrases.tsv").read_bytes() == (roomy.path / "phrases.tsv").read_bytes()
