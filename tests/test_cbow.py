@@ -66,6 +66,53 @@ def test_gradients_equal_autograd_on_the_reference(window: int, negatives: int,
         assert step.count == dense_layout(batch)[4].sum()
 
 
+def limited_reference(model: CBOW, batch: Batch, lr: float, limit: float) -> tuple[Tensor, ...]:
+    """The step with a step limit on the reference layout, from autograd: each row moves by
+    -lr * min(1, limit / gain) * its gradient. A term's gain is lr * (|l'| + l'' |mean|^2) for
+    the center-table row it scores, and lr * (a |l'| + a^2 l'' |u|^2) for each context row that
+    has the share a of its mean. Returns (center move, context move, center gain, context gain)."""
+    _, center_grad, context_grad = autograd_gradients(model, batch)
+    contexts, offsets, targets, labels, mask = dense_layout(batch)
+    labels, mask = labels.double(), mask.double()
+    with torch.no_grad():
+        logits = model(contexts, offsets, targets)
+        means = model.context(contexts, offsets)
+        u_sq = model.center.weight[targets].pow(2).sum(2)
+    x = logits.requires_grad_()
+    (first,) = torch.autograd.grad(masked_bce(x, labels, mask, "sum"), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    first = first.detach()
+    vocab = model.center.weight.shape[0]
+    center_gain = torch.zeros(vocab, dtype=torch.float64).index_add_(
+        0, targets.reshape(-1), (lr * (first.abs() + second * means.pow(2).sum(1)[:, None])).reshape(-1))
+    sizes = torch.diff(torch.cat([offsets, torch.tensor([len(contexts)])]))
+    bag = torch.repeat_interleave(torch.arange(len(offsets)), sizes)
+    share = 1.0 / sizes[bag].double()
+    per_word = lr * (share * first.abs().sum(1)[bag] + share**2 * (second * u_sq).sum(1)[bag])
+    context_gain = torch.zeros(vocab, dtype=torch.float64).index_add_(0, contexts, per_word)
+    return (-lr * (limit / center_gain).clamp(max=1)[:, None] * center_grad,
+            -lr * (limit / context_gain).clamp(max=1)[:, None] * context_grad,
+            center_gain, context_gain)
+
+
+@pytest.mark.parametrize(("window", "negatives", "group_size"), [(3, 4, 16), (5, 5, 8)])
+def test_step_limit_scales_each_rows_update_as_the_autograd_reference(
+        window: int, negatives: int, group_size: int) -> None:
+    model = CBOW(40, 6, torch.Generator().manual_seed(window)).double()
+    with torch.no_grad():
+        model.center.weight.normal_(generator=torch.Generator().manual_seed(negatives))
+        model.context.weight.normal_(generator=torch.Generator().manual_seed(group_size))
+    model.step_limit = limit = 0.2
+    batch, lr = random_batches(window, negatives, group_size)[0], 0.05
+    center_move, context_move, center_gain, context_gain = limited_reference(model, batch, lr, limit)
+    for gain in (center_gain, context_gain):  # the limit binds on some rows and not on others
+        assert (gain > limit).any() and ((gain > 0) & (gain < limit)).any()
+    center, context = model.center.weight.detach().clone(), model.context.weight.detach().clone()
+    model.sgd_step(batch, lr)
+    torch.testing.assert_close(model.center.weight.detach() - center, center_move)
+    torch.testing.assert_close(model.context.weight.detach() - context, context_move)
+
+
 def test_dense_layout_reads_windows_and_noise_from_the_batch() -> None:
     batch = random_batches(2, 3, 4)[0]
     contexts, offsets, targets, labels, mask = dense_layout(batch)

@@ -125,6 +125,21 @@ def test_impossible_value_in_config_file(capsys: Capsys, dataset: Path, key: str
     assert_error(result, f"'{key}' in config file cfg.toml {problem}")
 
 
+@pytest.mark.parametrize(("toml", "problem"), [
+    ("-1", "must be 0 (off) or positive, got -1.0"),
+    ("nan", "must be 0 (off) or positive, got nan"),
+    ("inf", "must be 0 (off) or positive, got inf"),
+    ('"high"', "must be float, got 'high'"),
+])
+def test_impossible_step_limit_in_config_file(capsys: Capsys, dataset: Path, toml: str,
+                                              problem: str) -> None:
+    Path("cfg.toml").write_text(f"step_limit = {toml}\n")
+    result = w2v(capsys, "train", "--data", dataset, "--run-dir", "runs/r", "--config",
+                 "cfg.toml", "--quiet")
+    assert_error(result, f"'step_limit' in config file cfg.toml {problem}")
+    assert not Path("runs").exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--dim", "abc"], "Invalid value for '--dim'"),
     (["--epoch", "3"], "No such option: --epoch (Possible options: --epochs"),

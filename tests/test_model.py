@@ -115,3 +115,58 @@ def test_initial_tables_follow_word2vec() -> None:
     assert model.center.weight.abs().max() <= 0.5 / 20
     assert model.center.weight.std() > 0
     assert torch.count_nonzero(model.context.weight) == 0
+
+
+def limited_reference(model: SkipGram, batch: Batch, lr: float,
+                      limit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The step with a step limit on the seed's layout, from autograd: each row moves by
+    -lr * min(1, limit / gain) * its gradient, where gain sums lr * (|l'| + l'' |other row|^2)
+    over its terms. Returns (center move, context move, center gains, context gains)."""
+    centers, contexts_negatives, mask, labels = batch.dense()
+    mask, labels = mask.double(), labels.double()
+    _, center_grad, context_grad = autograd_reference(model, batch)
+    with torch.no_grad():
+        logits = model(centers, contexts_negatives)
+    x = logits.requires_grad_()
+    (first,) = torch.autograd.grad(masked_bce(x, labels, mask, "sum"), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    first = first.detach()
+    v_sq = model.center.weight.detach()[centers].pow(2).sum(1)
+    u_sq = model.context.weight.detach()[contexts_negatives].pow(2).sum(2)
+    center_gain = torch.zeros(VOCAB, dtype=torch.float64).index_add_(
+        0, centers, lr * (first.abs() + second * u_sq).sum(1))
+    context_gain = torch.zeros(VOCAB, dtype=torch.float64).index_add_(
+        0, contexts_negatives.reshape(-1), (lr * (first.abs() + second * v_sq[:, None])).reshape(-1))
+    center_move = -lr * (limit / center_gain).clamp(max=1)[:, None] * center_grad
+    context_move = -lr * (limit / context_gain).clamp(max=1)[:, None] * context_grad
+    return center_move, context_move, center_gain, context_gain
+
+
+@pytest.mark.parametrize("gather_contexts", [False, True], ids=["shifted", "gathered"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_step_limit_scales_each_rows_update_as_the_autograd_reference(
+        seed: int, gather_contexts: bool) -> None:
+    batch, model, lr, limit = _as_double(small_batch(seed)), random_model(seed), 0.05, 1.5
+    model.gather_contexts = gather_contexts
+    model.step_limit = limit
+    center_move, context_move, center_gain, context_gain = limited_reference(model, batch, lr, limit)
+    for gain in (center_gain, context_gain):  # the limit binds on some rows and not on others
+        assert (gain > limit).any() and ((gain > 0) & (gain < limit)).any()
+    center, context = model.center.weight.detach().clone(), model.context.weight.detach().clone()
+    model.sgd_step(batch, lr)
+    torch.testing.assert_close(model.center.weight.detach() - center, center_move,
+                               rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(model.context.weight.detach() - context, context_move,
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_with_a_step_limit_the_step_is_the_same_function_of_the_batch_in_parts() -> None:
+    batch, lr = _as_double(small_batch(6)), 0.05
+    whole, parted = random_model(6), random_model(6)
+    for model in (whole, parted):
+        model.step_limit = 1.5
+    whole.sgd_step(batch, lr)
+    parted.apply([parted.gradients(part, lr) for part in batch.split(3)])
+    assert not torch.equal(whole.context.weight, random_model(6).context.weight)
+    torch.testing.assert_close(parted.center.weight, whole.center.weight, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(parted.context.weight, whole.context.weight, rtol=1e-12, atol=1e-14)

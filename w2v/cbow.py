@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from w2v.data.batcher import Batch, context_offsets
-from w2v.model import Gradients, NegativeSamplingModel
+from w2v.model import Gradients, NegativeSamplingModel, squared_norms
+from w2v.row_limit import RowGains, curvatures
 
 
 class CBOW(NegativeSamplingModel):
@@ -87,8 +88,32 @@ class CBOW(NegativeSamplingModel):
                                   device=context_w.device)
         for j, s in enumerate(shifts):
             stream_update[s:s + size].addcmul_(shares[:, j:j + 1], means_update)
-        return Gradients((batch.centers, noise), (g_center * means, u_noise_update),
+        step = Gradients((batch.centers, noise), (g_center * means, u_noise_update),
                          (batch.stream,), (stream_update,), loss, count)
+        if self.step_limit:
+            step.center_gains, step.context_gains = _gains(
+                batch, g_center.squeeze(1), g_noise.neg(), lr, means, u_center, u_noise, shares)
+        return step
+
+
+def _gains(batch: Batch, g_center: Tensor, g_noise_abs: Tensor, lr: float, means: Tensor,
+           u_center: Tensor, u_noise: Tensor, shares: Tensor) -> tuple[RowGains, RowGains]:
+    """The gains (w2v.row_limit) of the batch's terms at the rows they touch: (center table,
+    context table). A context word's row reaches a logit through its share a of the mean: its
+    coupling there is a |l'| and its curvature a^2 l'' |u|^2."""
+    negatives = g_noise_abs.shape[1]
+    groups = u_noise.shape[0]
+    center_curv, noise_curv = curvatures(g_center, lr), curvatures(g_noise_abs, lr)
+    mean_sq = squared_norms(means)
+    centers = torch.addcmul(g_center, center_curv, mean_sq)
+    noise = torch.addcmul(g_noise_abs, noise_curv, mean_sq.unsqueeze(1))
+    noise = noise.view(groups, -1, negatives).sum(1)
+    coupling = g_center + g_noise_abs.sum(1)
+    curvature = (noise_curv.view(groups, -1, negatives) * squared_norms(u_noise).unsqueeze(1))
+    curvature = torch.addcmul(curvature.sum(2).view(-1), center_curv, squared_norms(u_center))
+    slots = torch.addcmul(shares * coupling.unsqueeze(1), shares * shares, curvature.unsqueeze(1))
+    return (((batch.centers, centers), (batch.noise[:, :negatives].reshape(-1), noise.view(-1))),
+            ((batch.contexts().view(-1), slots.view(-1)),))
 
 
 def dense_layout(batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:

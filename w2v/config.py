@@ -26,6 +26,7 @@ class TrainConfig:
     group_size: int = 64
     lr: float = 0.035
     min_lr_ratio: float = 1e-4
+    step_limit: float = 0.0  # largest gain of a row in one step (w2v.row_limit); 0: plain SGD
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
@@ -78,6 +79,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {config.model!r}")
     if not (config.lr > 0 and math.isfinite(config.lr)):
         raise ConfigError("lr", f"must be a positive number, got {config.lr}")
+    if not (config.step_limit >= 0 and math.isfinite(config.step_limit)):
+        raise ConfigError("step_limit", f"must be 0 (off) or positive, got {config.step_limit}")
     if config.sync_every < 0:
         raise ConfigError("sync_every", f"must be 0 (by device) or more, got {config.sync_every}")
     if not 0 < config.min_lr_ratio <= 1:
@@ -100,7 +103,7 @@ def load_config(path: Path | None, base: TrainConfig | None = None,
     from_file = read_toml(path) if path is not None else {}
     flags = {k: v for k, v in overrides.items() if v is not None}
     values = {**from_file, **flags}
-    for name in ("sample", "lr", "min_lr_ratio"):
+    for name in ("sample", "lr", "min_lr_ratio", "step_limit"):
         if type(values.get(name)) is int:
             values[name] = float(values[name])
     if base is None:

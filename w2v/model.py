@@ -10,11 +10,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from w2v.data.batcher import Batch, context_offsets
+from w2v.row_limit import RowGains, curvatures, limited_updates
 
 
 class NegativeSamplingModel(nn.Module):
     """A center-word table and a context-word table, trained by SGD on the row updates that
-    `gradients` computes; the trainer applies the two tables' updates in parallel."""
+    `gradients` computes; the trainer applies the two tables' updates in parallel.
+
+    With `step_limit` > 0 (the trainer sets it from the config), `gradients` also returns each
+    row update's gain, and a row whose summed gain in a step exceeds the limit has its summed
+    update scaled down to it (w2v.row_limit).
+    """
 
     center: nn.Embedding | nn.EmbeddingBag
     context: nn.Embedding | nn.EmbeddingBag
@@ -22,6 +28,7 @@ class NegativeSamplingModel(nn.Module):
     # CPU, operations on views that copy nothing do. The trainer sets this for its device;
     # SkipGram reads it (CBOW's context side is already one embedding bag).
     gather_contexts: bool = False
+    step_limit: float = 0.0
 
     def word_vectors(self) -> Tensor:
         raise NotImplementedError
@@ -40,17 +47,24 @@ class NegativeSamplingModel(nn.Module):
         self.apply_center(steps)
         self.apply_context(steps)
 
-    @torch.no_grad()
     def apply_center(self, steps: Sequence[Gradients]) -> None:
-        for step in steps:
-            for rows, update in zip(step.center_ids, step.center_update, strict=True):
-                self.center.weight.index_add_(0, rows, update)
+        self._apply_rows(self.center.weight, [(s.center_ids, s.center_update, s.center_gains)
+                                              for s in steps])
+
+    def apply_context(self, steps: Sequence[Gradients]) -> None:
+        self._apply_rows(self.context.weight, [(s.context_ids, s.context_update, s.context_gains)
+                                               for s in steps])
 
     @torch.no_grad()
-    def apply_context(self, steps: Sequence[Gradients]) -> None:
-        for step in steps:
-            for rows, update in zip(step.context_ids, step.context_update, strict=True):
-                self.context.weight.index_add_(0, rows, update)
+    def _apply_rows(self, table: Tensor, steps: Sequence[tuple[tuple[Tensor, ...], ...]]) -> None:
+        """table[rows] += update for every step's (rows, updates, gains), in order."""
+        ids = [rows for step in steps for rows in step[0]]
+        updates = [update for step in steps for update in step[1]]
+        if self.step_limit:
+            gains = [gain for step in steps for gain in step[2]]
+            updates = limited_updates(table.shape[0], ids, updates, gains, self.step_limit)
+        for rows, update in zip(ids, updates, strict=True):
+            table.index_add_(0, rows, update)
 
 
 class SkipGram(NegativeSamplingModel):
@@ -100,19 +114,25 @@ class SkipGram(NegativeSamplingModel):
         u_noise_update = torch.bmm(g_noise_groups.transpose(1, 2), v_groups).view(-1, dim)
 
         context_side = self._gathered_contexts if self.gather_contexts else self._shifted_contexts
-        context_logits, context_ids, context_update = context_side(batch, v, v_update, lr)
+        context_logits, g_context, context_ids, context_update, context_sq = \
+            context_side(batch, v, v_update, lr)
         loss = count = None
         if with_loss:
             loss = (F.softplus(-context_logits) * batch.context_mask).sum() + \
                 (F.softplus(noise_logits) * batch.noise_mask).sum()
             count = batch.context_mask.sum() + batch.noise_mask.sum()
-        return Gradients((batch.centers,), (v_update,), (context_ids, batch.noise.reshape(-1)),
+        step = Gradients((batch.centers,), (v_update,), (context_ids, batch.noise.reshape(-1)),
                          (context_update, u_noise_update), loss, count)
+        if self.step_limit:
+            step.center_gains, step.context_gains = _gains(batch, lr, v, g_noise_groups, u_noise,
+                                                           g_context, context_sq)
+        return step
 
     def _shifted_contexts(self, batch: Batch, v: Tensor, v_update: Tensor,
-                          lr: float) -> tuple[Tensor, Tensor, Tensor]:
+                          lr: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
         """The context slots as shifted views of the stream's rows, which are read and updated
-        once each: (logits [B, 2w], context rows, their updates); adds to v_update."""
+        once each: (logits [B, 2w], their update coefficients, context rows, their updates, and
+        with `step_limit` the squared norms of the slots' rows [B, 2w]); adds to v_update."""
         size, window = batch.centers.shape[0], batch.window
         u_stream = self.context.weight.index_select(0, batch.stream)  # [B + 2w, d]
         shifts = [window + offset for offset in context_offsets(window)]
@@ -123,10 +143,11 @@ class SkipGram(NegativeSamplingModel):
             g = g_context[:, j:j + 1]
             v_update.addcmul_(g, u_stream[s:s + size])
             u_stream_update[s:s + size].addcmul_(g, v)
-        return logits, batch.stream, u_stream_update
+        u_sq = batch.at_slots(squared_norms(u_stream)) if self.step_limit else None
+        return logits, g_context, batch.stream, u_stream_update, u_sq
 
     def _gathered_contexts(self, batch: Batch, v: Tensor, v_update: Tensor,
-                           lr: float) -> tuple[Tensor, Tensor, Tensor]:
+                           lr: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
         """The same as `_shifted_contexts` from a [B, 2w, d] copy of the context rows: more
         memory traffic, but a handful of operations instead of several per slot."""
         ids = batch.contexts()  # [B, 2w]
@@ -134,7 +155,30 @@ class SkipGram(NegativeSamplingModel):
         logits = torch.bmm(u, v.unsqueeze(2)).squeeze(2)
         g_context = (1 - torch.sigmoid(logits)).mul_(batch.context_mask).mul_(lr)
         v_update.add_(torch.bmm(g_context.unsqueeze(1), u).squeeze(1))
-        return logits, ids.reshape(-1), (g_context.unsqueeze(2) * v.unsqueeze(1)).view(-1, v.shape[1])
+        u_update = (g_context.unsqueeze(2) * v.unsqueeze(1)).view(-1, v.shape[1])
+        u_sq = squared_norms(u) if self.step_limit else None
+        return logits, g_context, ids.reshape(-1), u_update, u_sq
+
+
+def squared_norms(rows: Tensor) -> Tensor:
+    """|row|^2 over the last dimension."""
+    return torch.linalg.vector_norm(rows, dim=-1).square_()
+
+
+def _gains(batch: Batch, lr: float, v: Tensor, g_noise: Tensor, u_noise: Tensor, g_context: Tensor,
+           context_sq: Tensor) -> tuple[RowGains, RowGains]:
+    """The gains (w2v.row_limit) of the batch's terms at the rows they touch: (center table,
+    context table). g_noise [groups, g, S] and g_context [B, 2w] are the terms' update
+    coefficients, context_sq [B, 2w] the squared norms of the context slots' rows."""
+    noise_abs = g_noise.abs()
+    noise_curv, context_curv = curvatures(noise_abs, lr), curvatures(g_context, lr)  # g_context >= 0
+    v_sq = squared_norms(v)
+    centers = torch.addcmul(noise_abs, noise_curv, squared_norms(u_noise).unsqueeze(1)).sum(2)
+    centers = centers.view(-1) + torch.addcmul(g_context, context_curv, context_sq).sum(1)
+    contexts = torch.addcmul(g_context, context_curv, v_sq.unsqueeze(1))
+    noise = torch.addcmul(noise_abs, noise_curv, v_sq.view(*noise_abs.shape[:2], 1)).sum(1)
+    return (((batch.centers, centers),),
+            ((batch.contexts().view(-1), contexts.view(-1)), (batch.noise.view(-1), noise.view(-1))))
 
 
 @dataclass
@@ -147,6 +191,9 @@ class Gradients:
     context_update: tuple[Tensor, ...]  # [rows, d] for each part
     loss: Tensor | None  # summed masked loss, when asked for
     count: Tensor | None  # unmasked slots, when asked for
+    # with a step limit: (rows, gains) of the terms that touch each table (w2v.row_limit)
+    center_gains: RowGains = ()
+    context_gains: RowGains = ()
 
 
 def masked_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:

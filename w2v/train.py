@@ -166,6 +166,7 @@ class Trainer:
             model = MODEL_CLASSES[config.model](len(data.vocab.words), config.dim,
                                                 torch.Generator().manual_seed(config.seed))
         self.model = model.to(device)
+        self.model.step_limit = config.step_limit
         if device.type != "cpu":
             self.model.gather_contexts = True
         self.position = position or Position()
