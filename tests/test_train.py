@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import topic_corpus
+from support import topic_corpus, train_here
 
 from w2v.config import TrainConfig
 from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
+from w2v.device import resolve_device
+from w2v.distributed import sync_interval
 from w2v.errors import W2VError
-from w2v.model import SkipGram
-from w2v.train import Trainer, learning_rate, resolve_device, sync_interval
+from w2v.models import SkipGram
+from w2v.trainer import learning_rate
 from w2v.vectors import Vectors
 
 CONFIG = TrainConfig(dim=16, window=3, negatives=3, epochs=4, batch_size=128, group_size=16,
@@ -31,8 +33,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def train(dataset_dir: Path, run_dir: Path, threads: int = 2, **changes: object) -> Vectors:
     config = CONFIG.replace(**changes)
-    Trainer(open_dataset(dataset_dir), config, run_dir, torch.device("cpu"), threads=threads).run(
-        progress=False)
+    train_here(open_dataset(dataset_dir), config, run_dir, threads=threads)
     return Vectors.load(run_dir)
 
 
@@ -91,8 +92,7 @@ def test_the_gpu_layout_of_context_slots_trains_the_same_steps(dataset_dir: Path
     config = CONFIG.replace(epochs=2)
     model = SkipGram(len(data.vocab.words), config.dim, torch.Generator().manual_seed(config.seed))
     model.gather_contexts = True
-    Trainer(data, config, tmp_path / "gathered", torch.device("cpu"), model=model,
-            threads=1).run(progress=False)
+    train_here(data, config, tmp_path / "gathered", threads=1, model=model)
     shifted = train(dataset_dir, tmp_path / "shifted", threads=1, epochs=2)
     gathered = Vectors.load(tmp_path / "gathered")
     assert np.allclose(shifted.vectors, gathered.vectors, atol=1e-5)
@@ -117,10 +117,8 @@ def test_batches_of_65536_do_not_diverge_under_the_step_limit(zipf_dataset: Path
     config = TrainConfig(dim=16, epochs=3, batch_size=65536, lr=0.035, sample=0.0, log_every=1)
     data = open_dataset(zipf_dataset)
     with pytest.raises(W2VError, match="training diverged"):  # plain SGD
-        Trainer(data, config.replace(step_limit=0.0), tmp_path / "plain", torch.device("cpu"),
-                threads=1).run(progress=False)
-    Trainer(data, config.replace(step_limit=4.0), tmp_path / "limited", torch.device("cpu"),
-            threads=1).run(progress=False)
+        train_here(data, config.replace(step_limit=0.0), tmp_path / "plain", threads=1)
+    train_here(data, config.replace(step_limit=4.0), tmp_path / "limited", threads=1)
     losses = [json.loads(line)["loss"]
               for line in (tmp_path / "limited" / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) >= 10 and losses[-1] < 0.95 * losses[0]
