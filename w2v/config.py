@@ -31,6 +31,7 @@ class TrainConfig:
     seed: int = 1
     log_every: int = 20
     sync_every: int = 0  # steps between the processes' syncs; 0: 4 on GPUs, 32 on CPUs
+    cuda_graphs: bool = False  # on a GPU, replay each step from a CUDA graph (w2v.step)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -77,8 +78,8 @@ MAX_SEED = 2**63 - 1
 def validate(config: TrainConfig) -> None:
     for f in fields(config):
         value = getattr(config, f.name)
-        expected = {"int": int, "float": (int, float), "str": str}[f.type]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+        if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, expected):
             raise ConfigError(f.name, f"must be {f.type}, got {value!r}")
     for name in _AT_LEAST_ONE:
         if getattr(config, name) < 1:

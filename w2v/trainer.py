@@ -39,7 +39,7 @@ from w2v.distributed import (
 from w2v.errors import Interrupted, W2VError
 from w2v.models import MODEL_CLASSES, NegativeSamplingModel
 from w2v.run import Checkpoint, Position, RunWriter, TrainResult, vocab_digest
-from w2v.step import SGD, Step
+from w2v.step import SGD, GraphStep, Step
 
 if TYPE_CHECKING:
     from w2v.vectors import Vectors
@@ -133,8 +133,9 @@ class Trainer:
         if device.type != "cpu":
             self.model.gather_contexts = True
         self.frozen = None if frozen is None else frozen.to(device)
-        self.step = Step(SGD(self.model, self.frozen, config.step_limit), device,
-                         threads or step_threads(device, cluster))
+        sgd = SGD(self.model, self.frozen, config.step_limit)
+        self.step = GraphStep(sgd, device) if config.cuda_graphs and device.type == "cuda" \
+            else Step(sgd, device, threads or step_threads(device, cluster))
         self.position = position or Position()
         self.total_words = float(config.epochs * int(data.offsets[-1]))
         self.scores: dict[str, Any] | None = None
