@@ -15,7 +15,10 @@ from w2v.step import SGD, GraphStep, Step
 VOCAB = 50
 
 
-def batches(model: str) -> list[Batch]:
+CPU = torch.device("cpu")
+
+
+def batches(model: str, device: torch.device = CPU) -> list[Batch]:
     """One epoch of batches of 64 centers over random sentences, the last one padded."""
     rng = np.random.default_rng(0)
     lengths = rng.integers(2, 15, size=120)
@@ -24,7 +27,7 @@ def batches(model: str) -> list[Batch]:
     counts = np.bincount(tokens, minlength=VOCAB) + 1
     config = TrainConfig(model=model, window=3, negatives=2, batch_size=64, group_size=16,
                          sample=0.0)
-    return [b for *_, b in Batcher(tokens, offsets, counts, config, torch.device("cpu")).epoch(0)]
+    return [b for *_, b in Batcher(tokens, offsets, counts, config, device).epoch(0)]
 
 
 def new_model(name: str, gather_contexts: bool) -> NegativeSamplingModel:
