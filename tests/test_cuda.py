@@ -16,7 +16,8 @@ import w2v
 from w2v.step import SGD, GraphStep, Step
 from w2v.vectors import Vectors
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA device and W2V_TEST_GPU=1")
 CUDA = torch.device("cuda")
 
 
@@ -40,10 +41,12 @@ def test_graph_replays_train_the_same_tables_as_eager_steps(
 
 
 def test_a_run_with_cuda_graphs_trains(tmp_path: Path) -> None:
+    """In small chunks, so the batcher's thread draws the next chunk while a step is captured."""
     rng = np.random.default_rng(0)
     sentences = [[f"w{t}" for t in rng.zipf(1.3, size=12) % 400] for _ in range(3000)]
     run = w2v.train(sentences, run_dir=tmp_path / "run", device="cuda", cuda_graphs=True,
-                    min_count=1, dim=16, epochs=3, batch_size=512, progress=False)
+                    min_count=1, dim=16, epochs=3, batch_size=512, chunk_tokens=3000,
+                    progress=False)
     assert run is not None
     losses = [json.loads(line)["loss"]
               for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()

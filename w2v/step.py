@@ -177,7 +177,8 @@ class GraphStep(Step):
             torch.cuda.current_stream(self.device).wait_stream(side)
         else:
             self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
+            # thread_local: the batcher draws the next chunk on its own thread meanwhile
+            with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
                 self._outputs = self.sgd.step(static, self._lr)
             self._graph.replay()
         self._steps += 1
