@@ -3,6 +3,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 from support import planted_text, reference
 from test_prepare import dataset_files, prepare_spilling, sentences, write
@@ -12,9 +13,11 @@ from w2v.data import prepare as prepare_module
 from w2v.data import text as text_module
 from w2v.data.checksum import sha256_file
 from w2v.data.corpus import open_dataset, read_phrases
-from w2v.data.phrases import PhraseSettings, query_token
+from w2v.data.phrases import Phrases, PhraseSettings, query_form, query_token
 from w2v.data.prepare import prepare
+from w2v.data.tokenizer import Tokenizer
 from w2v.errors import W2VError
+from w2v.vectors import Vectors
 
 SETTINGS = PhraseSettings(2, "word2phrase", 10.0, min_count=3)
 
@@ -186,5 +189,10 @@ def test_the_api_learns_phrases_and_joins_queries(tmp_path: Path,
     assert data.query_token("new york") == data.query_token("new_york") == "new_york"
     assert "new_york" in data.vocab
     assert data.query_token("w1 w2") is None
+    vectors = Vectors(data.vocab.words, np.random.default_rng(0).normal(size=(len(data.vocab), 8)),
+                      query_form=data.query_form)
+    assert vectors.most_similar("new york", topn=5) == vectors.most_similar("new_york", topn=5)
+    assert np.array_equal(vectors["new york"], vectors["new_york"])
+    assert query_form(Tokenizer("whitespace"), Phrases()) is None
     with pytest.raises(W2VError, match="--phrase-threshold applies only to learning phrases"):
         w2v.prepare(corpus[0], data_dir=tmp_path / "other", phrase_threshold=0.3)

@@ -40,6 +40,7 @@ joined into its phrases: `read_phrases`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -48,7 +49,7 @@ import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.data.checksum import sha256_file
-from w2v.data.phrases import Phrase, Phrases, query_token
+from w2v.data.phrases import Phrase, Phrases, query_form, query_token
 from w2v.data.tokenizer import Tokenizer
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
@@ -194,6 +195,12 @@ class Dataset:
         """The token that `query` stands for here ("New York" -> "new_york" where that phrase was
         learned), or None if it is not one token: normalized and joined as the corpus was."""
         return query_token(query, self.tokenizer, self.phrases)
+
+    @property
+    def query_form(self) -> Callable[[str], str | None] | None:
+        """`query_token` as `Vectors(query_form=...)` takes it (None: queries are read as they
+        are)."""
+        return query_form(self.tokenizer, self.phrases)
 
 
 def dataset_tokenizer(meta: dict[str, Any]) -> Tokenizer:

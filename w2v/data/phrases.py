@@ -30,8 +30,9 @@ these counts are never pruned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,15 @@ def query_token(query: str, tokenizer: Tokenizer, phrases: Phrases) -> str | Non
         return None
     start, length = int(tokens.starts[0]), int(tokens.lengths[0])
     return tokens.buffer[start : start + length].tobytes().decode("utf-8")
+
+
+def query_form(tokenizer: Tokenizer, phrases: Phrases) -> Callable[[str], str | None] | None:
+    """How a query becomes a token of a dataset prepared with `tokenizer` and `phrases`, as
+    `Vectors(query_form=...)` takes it: `query_token`, or None where queries are read as
+    they are (no phrases, and a tokenizer that leaves words as written)."""
+    if len(phrases):
+        return partial(query_token, tokenizer=tokenizer, phrases=phrases)
+    return tokenizer.normalize_word if tokenizer.changes_text else None
 
 
 def spaced(tokens: Tokens) -> Tokens:
