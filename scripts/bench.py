@@ -34,8 +34,9 @@ excluded); memory is the peak of the resident memory summed over each process tr
 parent and its workers), sampled every 0.1 s. With --phrases N, gensim runs `Phrases` (its
 defaults: min_count 5, threshold 10, its own scoring) N times, each on the text the ones before
 joined, and then `build_vocab` on the joined text, all streamed from the file.
-With --phrase-check, the text must be tokenized already (words apart by single spaces, as
-`--tokenizer words` writes them, no "_"), so that all systems read the same tokens: w2v runs
+With --phrase-check, the text must be tokenized already (words apart by single spaces, no "_";
+--tokenize makes such a copy of raw text as `--tokenizer words` reads it), so that all
+systems read the same tokens: w2v runs
 `prepare --min-count 1 --phrases N`, gensim `Phrases(LineSentence(TOKENS), min_count,
 threshold, scoring)` and `export_phrases()` (one pass), c-rules the C tool's rules N times
 (c-rules-within-lines: without its count of pairs across line ends);
@@ -342,11 +343,34 @@ def bench_prepare(args: argparse.Namespace) -> None:
         print(f"{system:<28} {seconds:>8.1f} {rate:>6.1f} {peak:>8.0f}  {note}")
 
 
+def words_copy(raw: Path, out: Path) -> Path:
+    """`raw` as w2v's `words` tokenizer reads it, one line per line, words one space apart, empty
+    lines left out (made once)."""
+    from w2v.data.tokenizer import Tokenizer
+
+    copy = out / f"{raw.stem}.words.txt"
+    if copy.exists():
+        return copy
+    words, rest = Tokenizer("words"), b""
+    with open(raw, "rb") as src, open(copy.with_suffix(".part"), "wb") as dst:
+        while (chunk := src.read(1 << 22)) or rest:
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)  # whole lines until the end
+            block, rest = data[:cut], data[cut:]
+            text = words.normalize_block(block.decode("utf-8", errors="replace").encode())
+            dst.writelines(b" ".join(line.split()) + b"\n" for line in text.split(b"\n")
+                           if line.split())
+    copy.with_suffix(".part").rename(copy)
+    return copy
+
+
 def bench_phrase_check(args: argparse.Namespace) -> None:
     """The phrases w2v learns against gensim's Phrases and the C tool's rules, same tokens."""
     from w2v.data.phrases import phrase_settings
 
-    corpus, out = args.phrase_check, args.out / "phrase-check"
+    out = args.out / "phrase-check"
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = words_copy(args.phrase_check, out) if args.tokenize else args.phrase_check
     settings = phrase_settings(args.phrases or 1, args.phrase_scoring, args.phrase_threshold,
                                args.phrase_min_count)
     options = [str(settings.threshold), str(settings.min_count)]
@@ -615,6 +639,8 @@ def main() -> None:
                              "systems)")
     parser.add_argument("--phrase-check", type=Path, help="compare learned phrases on this "
                         "tokenized text (systems w2v, gensim, c-rules)")
+    parser.add_argument("--tokenize", action="store_true", help="with --phrase-check: the "
+                        "file is raw text; compare on a copy as the words tokenizer reads it")
     parser.add_argument("--phrase-scoring", help="with --phrase-check")
     parser.add_argument("--phrase-threshold", type=float, help="with --phrase-check")
     parser.add_argument("--phrase-min-count", type=int, help="with --phrase-check")
