@@ -15,13 +15,21 @@ import torch
 from torch import nn
 
 from w2v.errors import W2VError
+from w2v.fasttext_format import (
+    FastTextModel,
+    TrainingArgs,
+    is_fasttext_bin,
+    read_fasttext_bin,
+    write_fasttext_bin,
+)
 from w2v.projector import write_projector_tsv
 from w2v.run_vectors import read_run_vectors
 from w2v.similarity import Method, method_scores, top_k, unit_rows
+from w2v.subwords import SubwordTable
 from w2v.word2vec_format import read_word2vec, write_word2vec
 
-LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary"]
-SaveFormat = Literal["word2vec-binary", "word2vec-text", "tsv"]
+LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary", "fasttext-bin"]
+SaveFormat = Literal["word2vec-binary", "word2vec-text", "tsv", "fasttext-bin"]
 
 # Least difflib similarity ratio for a word to be suggested; difflib's own default.
 _SUGGEST_CUTOFF = 0.6
@@ -30,7 +38,9 @@ _SUGGEST_CUTOFF = 0.6
 class Vectors:
     """Words and their vectors (row i of `vectors` belongs to `words[i]`), queried by cosine.
 
-    Names follow gensim's KeyedVectors where they overlap, and scores equal its scores.
+    Names follow gensim's KeyedVectors where they overlap, and scores equal its scores. With
+    `subwords` (fastText's input matrix and n-gram settings), a word outside the vocabulary
+    also has a vector, as in gensim's FastTextKeyedVectors: the mean of its n-grams' rows.
     """
 
     def __init__(
@@ -38,6 +48,7 @@ class Vectors:
         words: Sequence[str],
         vectors: np.ndarray,
         counts: Sequence[int] | np.ndarray | None = None,
+        subwords: SubwordTable | None = None,
     ) -> None:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or len(matrix) != len(words):
@@ -52,18 +63,34 @@ class Vectors:
             raise ValueError("the words are not unique")
         self.vectors: np.ndarray = matrix
         self.counts: np.ndarray | None = None if counts is None else np.asarray(counts, np.int64)
+        if subwords is not None and subwords.nwords != len(self.words):
+            raise ValueError(f"the subword table has {subwords.nwords} word rows for "
+                             f"{len(self.words)} words")
+        self.subwords = subwords
+
+    @classmethod
+    def from_fasttext(cls, model: FastTextModel) -> Vectors:
+        """The vectors of a fastText model: for its words, the mean of their own row and their
+        n-grams' rows, as fastText and gensim compose them."""
+        if model.subwords is None:
+            return cls(model.words, model.input[: len(model.words)], model.counts)
+        table = SubwordTable(model.subwords, model.input)
+        return cls(model.words, table.vocab_vectors(model.bag_words()), model.counts, table)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], format: LoadFormat = "auto") -> Vectors:
-        """Load a run directory or a word2vec text/binary file; "auto" tells them apart."""
+        """Load a run directory, a word2vec text/binary file or a fastText .bin model; "auto"
+        tells them apart."""
         path = Path(path)
         if format == "run" or (format == "auto" and path.is_dir()):
             return cls(*read_run_vectors(path))
+        if format == "fasttext-bin" or (format == "auto" and is_fasttext_bin(path)):
+            return cls.from_fasttext(read_fasttext_bin(path))
         binary_by_format = {"auto": None, "word2vec-text": False, "word2vec-binary": True}
         if format not in binary_by_format:
             raise W2VError(
                 f"unknown vector format {format!r}; "
-                "expected auto, run, word2vec-text or word2vec-binary"
+                "expected auto, run, word2vec-text, word2vec-binary or fasttext-bin"
             )
         return cls(*read_word2vec(path, binary=binary_by_format[format]))
 
@@ -77,9 +104,18 @@ class Vectors:
         """
         if format == "tsv":
             return write_projector_tsv(path, self.words, self.vectors)
+        if format == "fasttext-bin":
+            if self.subwords is None:
+                raise W2VError("fasttext-bin needs subword vectors; these vectors have none "
+                               "(train with --subwords, or use word2vec-binary)")
+            counts = self.counts if self.counts is not None else np.ones(len(self), np.int64)
+            write_fasttext_bin(path, FastTextModel(self.words, counts, self.subwords.input, None,
+                                                   self.subwords.subwords, TrainingArgs()))
+            return [Path(path)]
         if format not in ("word2vec-binary", "word2vec-text"):
             raise W2VError(
-                f"unknown vector format {format!r}; expected word2vec-binary, word2vec-text or tsv"
+                f"unknown vector format {format!r}; expected word2vec-binary, word2vec-text, "
+                "tsv or fasttext-bin"
             )
         write_word2vec(path, self.words, self.vectors, binary=format == "word2vec-binary")
         return [Path(path)]
@@ -95,6 +131,9 @@ class Vectors:
         return word in self.key_to_index
 
     def __getitem__(self, word: str) -> np.ndarray:
+        """The vector of `word`; with subwords, of any word (see the class)."""
+        if word not in self.key_to_index and self.subwords is not None:
+            return self.subwords.unseen_vectors([word])[0]
         return self.vectors[self.get_index(word)].copy()
 
     def __repr__(self) -> str:
@@ -136,8 +175,11 @@ class Vectors:
         return [self.words[i] for _, i in heapq.nsmallest(n, close)]
 
     def similarity(self, word1: str, word2: str) -> float:
-        """Cosine similarity of two words."""
-        return float(self.unit[self.get_index(word1)] @ self.unit[self.get_index(word2)])
+        """Cosine similarity of two words (with subwords, any two words)."""
+        if self.subwords is None:
+            return float(self.unit[self.get_index(word1)] @ self.unit[self.get_index(word2)])
+        first, second = unit_rows(np.stack([self[word1], self[word2]]))
+        return float(first @ second)
 
     def most_similar(
         self,
