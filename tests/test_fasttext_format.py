@@ -18,7 +18,7 @@ from w2v.fasttext_format import (
     read_fasttext_bin,
     write_fasttext_bin,
 )
-from w2v.subwords import Subwords
+from w2v.subwords import Subwords, compact
 from w2v.vectors import Vectors
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyzéüßø日本語") + ["😀"]
@@ -200,3 +200,23 @@ def test_commands_read_fasttext_models_and_report_damage_in_one_line(
     cut = damaged(written, tmp_path, lambda d: d[:len(d) - 100])
     assert_error(w2v(capsys, "neighbors", model.words[0], "--vectors", cut), "cut short",
                  str(cut))
+
+
+def test_a_table_of_the_used_buckets_is_written_as_the_full_matrix(tmp_path: Path) -> None:
+    full = random_model(nwords=50, subwords=Subwords(3, 5, 4000))
+    _, stored = compact(full.subwords.vocab_bags(full.words), 50)
+    unused = np.setdiff1d(np.arange(4000), stored)
+    full.input[50 + unused] = 0  # buckets no word uses, which a compact table does not store
+    compact_model = FastTextModel(full.words, full.counts,
+                                  np.concatenate([full.input[:50], full.input[50 + stored]]),
+                                  full.output, full.subwords, full.args, stored=stored)
+    path = tmp_path / "compact.bin"
+    write_fasttext_bin(path, compact_model)
+
+    back = read_fasttext_bin(path, with_output=True)
+    np.testing.assert_array_equal(back.input, full.input)
+    np.testing.assert_array_equal(back.output, full.output)
+    theirs = load_facebook_vectors(str(path))
+    ours = Vectors.from_fasttext(compact_model)
+    for word in full.words + ["neverseen", "日本", full.words[3] + "s"]:
+        np.testing.assert_allclose(ours[word], theirs[word], rtol=0, atol=1e-5)

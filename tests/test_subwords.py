@@ -15,6 +15,7 @@ from w2v.subwords import (
     SubwordTable,
     WordBags,
     char_ngrams,
+    compact,
     fasttext_hash,
     mean_rows,
 )
@@ -137,3 +138,38 @@ def test_subword_table_composes_vocab_and_unseen_words_as_fasttext() -> None:
     rows = [3 + b for b in sub.buckets_of("stocking")]
     np.testing.assert_allclose(unseen[0], table.input[rows].mean(0), rtol=1e-5)
     assert not unseen[1].any()
+
+
+def compact_and_full_tables(seed: int = 2) -> tuple[SubwordTable, SubwordTable, list[str]]:
+    """A table of every bucket whose unused buckets are zero, and the same table storing only
+    the buckets the vocabulary uses."""
+    rng = np.random.default_rng(seed)
+    sub, words = Subwords(2, 4, 500), WORDS[:10]
+    bags, stored = compact(sub.vocab_bags(words), len(words))
+    assert len(stored) < 500 and np.all(np.diff(stored) > 0)
+    rows = rng.normal(size=(len(words) + len(stored), 3)).astype(np.float32)
+    full = np.zeros((len(words) + 500, 3), dtype=np.float32)
+    full[:len(words)] = rows[:len(words)]
+    full[len(words) + stored] = rows[len(words):]
+    # the renumbered bags read the same rows of the compact table as the full bags do
+    np.testing.assert_array_equal(mean_rows(rows, bags),
+                                  mean_rows(full, sub.vocab_bags(words)))
+    return SubwordTable(sub, rows, stored), SubwordTable(sub, full), words
+
+
+def test_a_compact_table_gives_the_vectors_of_the_full_one() -> None:
+    compact_table, full_table, words = compact_and_full_tables()
+    assert compact_table.nwords == full_table.nwords == len(words)
+    np.testing.assert_array_equal(compact_table.vocab_vectors(words),
+                                  full_table.vocab_vectors(words))
+    unseen = ["stocking", "zzzz", "日本人", "", "where"]
+    np.testing.assert_array_equal(compact_table.unseen_vectors(unseen),
+                                  full_table.unseen_vectors(unseen))
+    assert compact_table.unseen_vectors(["where"]).any()
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, 510), (0, 3), (5, 40), (10, 11), (200, 510)])
+def test_a_compact_table_expands_to_fasttexts_rows(start: int, stop: int) -> None:
+    compact_table, full_table, _ = compact_and_full_tables()
+    np.testing.assert_array_equal(compact_table.fasttext_rows(start, stop),
+                                  full_table.input[start:stop])

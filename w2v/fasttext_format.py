@@ -22,15 +22,16 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.errors import W2VError
-from w2v.subwords import Subwords
+from w2v.subwords import Subwords, SubwordTable
 
 MAGIC = 793712314
 VERSION = 12
@@ -68,10 +69,17 @@ class FastTextModel:
     subwords: Subwords | None  # None where the model has no n-grams (maxn 0)
     args: TrainingArgs
     word_bytes: list[bytes] | None = None  # the stored spelling, where it is not valid UTF-8
+    # to be written: the buckets whose rows follow the word rows in `input`, the others zero
+    stored: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
         return self.input.shape[1]
+
+    def table(self) -> SubwordTable:
+        if self.subwords is None:
+            raise W2VError("this fastText model has no subwords (its maxn is 0)")
+        return SubwordTable(self.subwords, self.input, self.stored)
 
     def bag_words(self) -> Sequence[str | bytes]:
         """The words as fastText hashes them: their stored bytes."""
@@ -82,10 +90,9 @@ def write_fasttext_bin(path: str | os.PathLike[str], model: FastTextModel) -> No
     """Write `model` as fastText's .bin; the output matrix is zero where the model has none."""
     if model.subwords is None:
         raise W2VError("a fastText .bin needs the subword settings (minn, maxn, buckets)")
-    nwords, dim = len(model.words), model.dim
-    if model.input.shape != (nwords + model.subwords.buckets, dim):
-        raise ValueError(f"the input matrix must have {nwords} + {model.subwords.buckets} rows "
-                         f"of {dim}, has shape {model.input.shape}")
+    nwords, dim, table = len(model.words), model.dim, model.table()
+    if table.nwords != nwords:
+        raise ValueError(f"the input matrix has {table.nwords} word rows for {nwords} words")
     encoded = [_entry_word(word) for word in model.words]
     args, sub = model.args, model.subwords
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
@@ -97,11 +104,14 @@ def write_fasttext_bin(path: str | os.PathLike[str], model: FastTextModel) -> No
         counts = np.asarray(model.counts, dtype=np.int64).tolist()
         out.writelines(word + b"\0" + _ENTRY_TAIL.pack(count, WORD_ENTRY)
                        for word, count in zip(encoded, counts, strict=True))
+        out.write(b"\0")  # not quantized
+        rows = nwords + sub.buckets
+        out.write(_MATRIX_HEAD.pack(rows, dim))
+        _write_rows(out, rows, table.fasttext_rows)
         output = model.output if model.output is not None else np.zeros((nwords, dim), np.float32)
-        for matrix in (model.input, output):
-            out.write(b"\0")  # not quantized
-            out.write(_MATRIX_HEAD.pack(*matrix.shape))
-            _write_rows(out, matrix)
+        out.write(b"\0")
+        out.write(_MATRIX_HEAD.pack(*output.shape))
+        _write_rows(out, nwords, lambda start, stop: output[start:stop])
 
 
 def read_fasttext_bin(path: str | os.PathLike[str], with_output: bool = False) -> FastTextModel:
@@ -156,11 +166,13 @@ def _entry_word(word: str) -> bytes:
     return word.encode("utf-8")
 
 
-def _write_rows(out, matrix: np.ndarray, rows_per_write: int = 1 << 16) -> None:
-    """Write float32 rows a slice at a time, so a large table is never copied whole."""
-    for start in range(0, matrix.shape[0], rows_per_write):
-        block = np.ascontiguousarray(matrix[start:start + rows_per_write], dtype="<f4")
-        out.write(memoryview(block).cast("B"))
+def _write_rows(out: BinaryIO, count: int, rows: Callable[[int, int], np.ndarray],
+                rows_per_write: int = 1 << 16) -> None:
+    """Write `count` float32 rows, `rows(start, stop)` at a time, so that a large table is
+    never copied whole."""
+    for start in range(0, count, rows_per_write):
+        block = rows(start, min(count, start + rows_per_write))
+        out.write(memoryview(np.ascontiguousarray(block, dtype="<f4")).cast("B"))
 
 
 def _map(path: str | os.PathLike[str]) -> mmap.mmap | bytes:

@@ -169,8 +169,19 @@ def ngram_buckets(words: Sequence[bytes], minn: int, maxn: int, buckets: int) ->
     return WordBags(ids, offsets)
 
 
+def compact(bags: WordBags, nwords: int) -> tuple[WordBags, np.ndarray]:
+    """The same bags over a table that stores only the buckets they use, in bucket order after
+    the nwords word rows: (renumbered bags, the sorted buckets stored)."""
+    is_bucket = bags.ids >= nwords
+    stored = np.unique(bags.ids[is_bucket]) - nwords
+    ids = bags.ids.copy()
+    ids[is_bucket] = nwords + np.searchsorted(stored, bags.ids[is_bucket] - nwords)
+    return WordBags(ids, bags.offsets), stored
+
+
 def mean_rows(table: np.ndarray, bags: WordBags, chunk_rows: int = 1 << 20) -> np.ndarray:
-    """The mean of each bag's rows of `table` (float32 [bags, dim]); an empty bag's mean is 0.
+    """The mean of each bag's rows of `table` (float32 [bags, dim]); an empty bag's mean is 0,
+    and an id of -1 stands for a row of zeros.
 
     Reads at most `chunk_rows` rows at a time, so a memory-mapped table of fastText's size
     is never copied whole."""
@@ -183,7 +194,9 @@ def mean_rows(table: np.ndarray, bags: WordBags, chunk_rows: int = 1 << 20) -> n
         lo, hi = bags.offsets[start], bags.offsets[stop]
         filled = np.flatnonzero(lengths[start:stop] > 0)
         if hi > lo:
-            rows = np.asarray(table[bags.ids[lo:hi]], dtype=np.float64)
+            ids = bags.ids[lo:hi]
+            rows = np.asarray(table[np.maximum(ids, 0)], dtype=np.float64)
+            rows[ids < 0] = 0
             sums = np.add.reduceat(rows, bags.offsets[start:stop][filled] - lo, axis=0)
             out[start + filled] = sums / lengths[start + filled, None]
         start = stop
@@ -192,14 +205,20 @@ def mean_rows(table: np.ndarray, bags: WordBags, chunk_rows: int = 1 << 20) -> n
 
 @dataclass(frozen=True)
 class SubwordTable:
-    """fastText's input matrix with its n-gram settings: a vector for any word."""
+    """fastText's input matrix with its n-gram settings: a vector for any word.
+
+    `input` holds the nwords word rows, then the bucket rows: of every bucket in order, or,
+    with `stored`, of the buckets listed there (sorted); a bucket not stored is a zero row.
+    """
 
     subwords: Subwords
-    input: np.ndarray  # [nwords + buckets, dim]: word rows, then bucket rows
+    input: np.ndarray  # [nwords + buckets stored, dim]
+    stored: np.ndarray | None = None  # int64, sorted; None: every bucket
 
     @property
     def nwords(self) -> int:
-        return self.input.shape[0] - self.subwords.buckets
+        stored = self.subwords.buckets if self.stored is None else len(self.stored)
+        return self.input.shape[0] - stored
 
     def vocab_vectors(self, words: Sequence[str | bytes],
                       words_per_chunk: int = 1 << 16) -> np.ndarray:
@@ -210,12 +229,39 @@ class SubwordTable:
         out = np.empty((len(words), self.input.shape[1]), dtype=np.float32)
         for start in range(0, len(words), words_per_chunk):
             part = words[start:start + words_per_chunk]
-            out[start:start + len(part)] = mean_rows(
-                self.input, self.subwords.vocab_bags(part, start, self.nwords))
+            bags = self.subwords.vocab_bags(part, start, self.nwords)
+            out[start:start + len(part)] = mean_rows(self.input, self._located(bags))
         return out
 
     def unseen_vectors(self, words: Sequence[str | bytes]) -> np.ndarray:
         """The vectors of words outside the vocabulary: the mean of their n-grams' rows, zero
         for a word without n-grams."""
         bags = self.subwords.bucket_bags(words)
-        return mean_rows(self.input, WordBags(bags.ids + self.nwords, bags.offsets))
+        return mean_rows(self.input, self._located(WordBags(bags.ids + self.nwords,
+                                                            bags.offsets)))
+
+    def fasttext_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop of fastText's full input matrix (word rows, then every bucket)."""
+        if self.stored is None:
+            return np.asarray(self.input[start:stop])
+        block = np.zeros((stop - start, self.input.shape[1]), dtype=np.float32)
+        word_rows = max(0, min(stop, self.nwords) - start)
+        block[:word_rows] = self.input[start:start + word_rows]
+        first, last = max(start, self.nwords) - self.nwords, stop - self.nwords
+        lo, hi = np.searchsorted(self.stored, [first, last])
+        block[self.stored[lo:hi] + self.nwords - start] = self.input[self.nwords + lo:
+                                                                     self.nwords + hi]
+        return block
+
+    def _located(self, bags: WordBags) -> WordBags:
+        """Bags of fastText's row ids, as rows of `input` (-1 for a bucket not stored)."""
+        if self.stored is None:
+            return bags
+        ids = bags.ids.copy()
+        is_bucket = ids >= self.nwords
+        buckets = ids[is_bucket] - self.nwords
+        at = np.searchsorted(self.stored, buckets)
+        found = at < len(self.stored)
+        found[found] = self.stored[at[found]] == buckets[found]
+        ids[is_bucket] = np.where(found, self.nwords + at, -1)
+        return WordBags(ids, bags.offsets)

@@ -74,7 +74,7 @@ class Vectors:
         n-grams' rows, as fastText and gensim compose them."""
         if model.subwords is None:
             return cls(model.words, model.input[: len(model.words)], model.counts)
-        table = SubwordTable(model.subwords, model.input)
+        table = model.table()
         return cls(model.words, table.vocab_vectors(model.bag_words()), model.counts, table)
 
     @classmethod
@@ -109,8 +109,10 @@ class Vectors:
                 raise W2VError("fasttext-bin needs subword vectors; these vectors have none "
                                "(train with --subwords, or use word2vec-binary)")
             counts = self.counts if self.counts is not None else np.ones(len(self), np.int64)
-            write_fasttext_bin(path, FastTextModel(self.words, counts, self.subwords.input, None,
-                                                   self.subwords.subwords, TrainingArgs()))
+            table = self.subwords
+            write_fasttext_bin(path, FastTextModel(self.words, counts, table.input, None,
+                                                   table.subwords, TrainingArgs(),
+                                                   stored=table.stored))
             return [Path(path)]
         if format not in ("word2vec-binary", "word2vec-text"):
             raise W2VError(
