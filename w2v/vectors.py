@@ -106,8 +106,8 @@ class Vectors:
             return write_projector_tsv(path, self.words, self.vectors)
         if format == "fasttext-bin":
             if self.subwords is None:
-                raise W2VError("fasttext-bin needs subword vectors; these vectors have none "
-                               "(train with --subwords, or use word2vec-binary)")
+                raise W2VError("fasttext-bin needs subword n-gram vectors, and these vectors "
+                               "have none; write them as word2vec-binary instead")
             counts = self.counts if self.counts is not None else np.ones(len(self), np.int64)
             table = self.subwords
             write_fasttext_bin(path, FastTextModel(self.words, counts, table.input, None,
