@@ -11,7 +11,7 @@ from cli_support import assert_error, w2v
 from gensim.models.fasttext import FastText, load_facebook_vectors, save_facebook_model
 
 from w2v.errors import W2VError
-from w2v.fasttext_format import (
+from w2v.formats.fasttext import (
     FastTextModel,
     TrainingArgs,
     is_fasttext_bin,
@@ -217,6 +217,7 @@ def test_a_table_of_the_used_buckets_is_written_as_the_full_matrix(tmp_path: Pat
     np.testing.assert_array_equal(back.input, full.input)
     np.testing.assert_array_equal(back.output, full.output)
     theirs = load_facebook_vectors(str(path))
-    ours = Vectors.from_fasttext(compact_model)
+    table = compact_model.table()
+    ours = Vectors(full.words, table.vocab_vectors(full.words), subwords=table)
     for word in full.words + ["neverseen", "日本", full.words[3] + "s"]:
         np.testing.assert_allclose(ours[word], theirs[word], rtol=0, atol=1e-5)

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from w2v.errors import W2VError
+from w2v.subwords import MAX_BUCKETS, Subwords
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what a training run computes. configs/ptb.toml holds the same values."""
+    """Everything that decides what a training run computes, with skip-gram's defaults."""
 
     model: str = "skipgram"
     dim: int = 100
@@ -30,6 +31,8 @@ class TrainConfig:
     seed: int = 1
     log_every: int = 20
     sync_every: int = 0  # steps between the processes' syncs; 0: 4 on GPUs, 32 on CPUs
+    subwords: str = "0"  # "MIN-MAX": character n-grams of MIN to MAX characters (fastText); "0": none
+    buckets: int = 2_000_000  # rows the n-grams are hashed into (fastText's default)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -40,17 +43,30 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def ngrams(self) -> Subwords | None:
+        """How words are cut into n-grams and hashed, or None for plain word2vec."""
+        lengths = ngram_lengths(self.subwords)
+        return None if lengths is None else Subwords(*lengths, self.buckets)
 
-MODELS = ("skipgram", "cbow")
 
-# Where a model's defaults differ from skip-gram's (configs/cbow.toml holds the same values):
-# a window's mean passes 1/(its size) of the gradient to each context word, so CBOW takes a
-# higher learning rate, and reaches its quality in fewer epochs; its steps are small, so it
-# takes larger batches.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096}}
+# The models, and where their defaults differ from TrainConfig's, which are skip-gram's
+# (configs/ptb.toml and configs/cbow.toml hold the same values; a test checks them and the
+# README against these): a window's mean passes 1/(its size) of the gradient to each context
+# word, so CBOW takes a higher learning rate, and reaches its quality in fewer epochs; its steps
+# are small, so it takes larger batches.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "skipgram": {},
+    "cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096},
+}
+MODELS = tuple(MODEL_DEFAULTS)
+
+
+def defaults(model: str = "skipgram") -> TrainConfig:
+    """The built-in settings of `model`."""
+    return TrainConfig(model=model, **MODEL_DEFAULTS[model])
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
-                 "chunk_tokens", "log_every")
+                 "chunk_tokens", "log_every", "buckets")
 
 
 class ConfigError(W2VError):
@@ -86,11 +102,26 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("sample", f"must be 0 (off) or positive, got {config.sample}")
     if not 0 <= config.seed <= MAX_SEED:
         raise ConfigError("seed", f"must be between 0 and {MAX_SEED}, got {config.seed}")
+    ngram_lengths(config.subwords)
+    if config.buckets > MAX_BUCKETS:
+        raise ConfigError("buckets", f"must be at most {MAX_BUCKETS:,}, got {config.buckets}")
     if config.batch_size % config.group_size:
         raise ConfigError(
             "batch_size",
             f"must be a multiple of 'group_size' ({config.group_size}), got {config.batch_size}",
         )
+
+
+def ngram_lengths(subwords: str) -> tuple[int, int] | None:
+    """(min, max) n-gram lengths from "MIN-MAX", None from "0"."""
+    if subwords.strip() == "0":
+        return None
+    low, dash, high = subwords.partition("-")
+    if dash and low.strip().isdigit() and high.strip().isdigit() \
+            and 1 <= int(low) <= int(high):
+        return int(low), int(high)
+    raise ConfigError("subwords", f"must be 0 (none) or MIN-MAX n-gram lengths with "
+                                  f"1 <= MIN <= MAX, such as 3-6, got {subwords!r}")
 
 
 def load_config(path: Path | None, base: TrainConfig | None = None,
@@ -103,9 +134,11 @@ def load_config(path: Path | None, base: TrainConfig | None = None,
     for name in ("sample", "lr", "min_lr_ratio"):
         if type(values.get(name)) is int:
             values[name] = float(values[name])
+    if type(values.get("subwords")) is int:  # subwords = 0
+        values["subwords"] = str(values["subwords"])
     if base is None:
         model = values.get("model", TrainConfig.model)
-        base = TrainConfig(**MODEL_DEFAULTS.get(model, {})) if model in MODELS else TrainConfig()
+        base = defaults(model) if model in MODELS else TrainConfig()
     try:
         return dataclasses.replace(base, **values)
     except ConfigError as e:

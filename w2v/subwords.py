@@ -88,6 +88,15 @@ class Subwords:
             raise W2VError(f"the bucket count must be between 1 and {MAX_BUCKETS}, "
                            f"got {self.buckets}")
 
+    def count(self, words: Sequence[str]) -> int:
+        """How many n-grams the words have in all (a repeated n-gram counted each time), from
+        their lengths alone: '<word>' of w characters has w - n + 1 n-grams of n >= 2 characters,
+        and w - 2 of one character."""
+        lengths = np.array([len(word) + 2 for word in words if word != EOS], dtype=np.int64)
+        total = sum(int(np.maximum(lengths - n + 1, 0).sum())
+                    for n in range(self.minn, self.maxn + 1))
+        return total - (2 * len(lengths) if self.minn == 1 else 0)
+
     def buckets_of(self, word: str | bytes) -> np.ndarray:
         """The bucket of each n-gram of one word (in fastText's order)."""
         return self.bucket_bags([word]).ids

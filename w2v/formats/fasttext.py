@@ -14,23 +14,27 @@ All numbers are little-endian; `int` is int32, `real` float32. In order:
   row-major; its rows are the nwords word rows, then the bucket rows;
 * qout (bool), the output matrix likewise (nwords rows for skip-gram and CBOW).
 
-Word vectors are composed from the input matrix by the rules of `w2v.subwords`.
+Word vectors are composed from the input matrix by the rules of `w2v.subwords`. A plain file
+is memory-mapped, so its matrices are read only where they are used; a compressed one (gzip,
+bz2, xz: fastText's published `.bin.gz`) is decompressed into memory.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.errors import W2VError
+from w2v.formats.compression import DECOMPRESSION_ERRORS, DamagedData, open_vector_file
+from w2v.formats.reading import UnicodeErrors, VectorFile, warn_words
 from w2v.subwords import Subwords, SubwordTable
 
 MAGIC = 793712314
@@ -39,6 +43,7 @@ MODEL_IDS = {"cbow": 1, "skipgram": 2}
 LOSS_NEGATIVE_SAMPLING = 2
 WORD_ENTRY = 0
 
+_HEAD = struct.Struct("<2i")
 _ARGS = struct.Struct("<12id")
 _DICT_HEAD = struct.Struct("<3i2q")
 _ENTRY_TAIL = struct.Struct("<qb")
@@ -48,7 +53,7 @@ _MATRIX_HEAD = struct.Struct("<2q")
 @dataclass(frozen=True)
 class TrainingArgs:
     """What fastText records about how a model was trained; only dim, bucket, minn and maxn
-    change how vectors are read."""
+    change how vectors are read. The defaults are fastText's."""
 
     model: str = "skipgram"
     window: int = 5
@@ -71,6 +76,7 @@ class FastTextModel:
     word_bytes: list[bytes] | None = None  # the stored spelling, where it is not valid UTF-8
     # to be written: the buckets whose rows follow the word rows in `input`, the others zero
     stored: np.ndarray | None = None
+    replaced: int = 0  # words read that were not valid UTF-8
 
     @property
     def dim(self) -> int:
@@ -86,17 +92,36 @@ class FastTextModel:
         return self.word_bytes if self.word_bytes is not None else self.words
 
 
+def read_fasttext(path: str | os.PathLike[str], limit: int | None = None,
+                  unicode_errors: UnicodeErrors = "replace") -> VectorFile:
+    """The vectors of the first `limit` words (None: all) of a fastText .bin, with the table
+    that gives any other word a vector."""
+    data, compression = _contents(path)
+    model = _parse(data, path, unicode_errors)
+    words = model.words[:limit]
+    if model.subwords is None:
+        vectors = np.array(model.input[:len(words)], dtype=np.float32)
+        table = None
+    else:
+        table = model.table()
+        vectors = table.vocab_vectors(model.bag_words()[:len(words)])
+    return VectorFile(words, vectors, "fasttext-bin", compression, len(words), len(model.words),
+                      0, model.replaced, model.counts[:limit], table)
+
+
 def write_fasttext_bin(path: str | os.PathLike[str], model: FastTextModel) -> None:
     """Write `model` as fastText's .bin; the output matrix is zero where the model has none."""
     if model.subwords is None:
         raise W2VError("a fastText .bin needs the subword settings (minn, maxn, buckets)")
     nwords, dim, table = len(model.words), model.dim, model.table()
     if table.nwords != nwords:
-        raise ValueError(f"the input matrix has {table.nwords} word rows for {nwords} words")
+        raise W2VError(f"a fastText .bin needs every word of its table: {nwords} words for a "
+                       f"table of {table.nwords} (vectors read with a limit, or with repeated "
+                       f"words, cannot be written as one)")
     encoded = [_entry_word(word) for word in model.words]
     args, sub = model.args, model.subwords
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(struct.pack("<2i", MAGIC, VERSION))
+        out.write(_HEAD.pack(MAGIC, VERSION))
         out.write(_ARGS.pack(dim, args.window, args.epochs, args.min_count, args.negatives, 1,
                              LOSS_NEGATIVE_SAMPLING, MODEL_IDS[args.model], sub.buckets, sub.minn,
                              sub.maxn, 100, args.sample))
@@ -114,11 +139,19 @@ def write_fasttext_bin(path: str | os.PathLike[str], model: FastTextModel) -> No
         _write_rows(out, nwords, lambda start, stop: output[start:stop])
 
 
-def read_fasttext_bin(path: str | os.PathLike[str], with_output: bool = False) -> FastTextModel:
-    """Read a fastText .bin; its matrices are memory-mapped, not read into memory."""
-    data = _map(path)
+def read_fasttext_bin(path: str | os.PathLike[str], with_output: bool = False,
+                      unicode_errors: UnicodeErrors = "replace") -> FastTextModel:
+    """Read a fastText .bin; the matrices of a plain file are memory-mapped, not read."""
+    model = _parse(_contents(path)[0], path, unicode_errors)
+    if not with_output:
+        model.output = None
+    return model
+
+
+def _parse(data: mmap.mmap | bytes, path: str | os.PathLike[str],
+           unicode_errors: UnicodeErrors) -> FastTextModel:
     reader = _Reader(data, path)
-    magic, version = reader.unpack(struct.Struct("<2i"), "the header")
+    magic, version = reader.unpack(_HEAD, "the header")
     if magic != MAGIC:
         raise W2VError(f"{path} is not a fastText .bin model (its first bytes are not fastText's "
                        f"magic number)")
@@ -131,7 +164,7 @@ def read_fasttext_bin(path: str | os.PathLike[str], with_output: bool = False) -
     if nlabels or model_id == 3:
         raise W2VError(f"{path} is a supervised fastText model (a classifier); only word "
                        f"vector models (skip-gram, CBOW) can be read")
-    words, word_bytes, counts = reader.entries(size)
+    words, word_bytes, counts, replaced = reader.entries(size, unicode_errors)
     reader.skip(8 * max(pruned, 0), "the pruned index")
     input_matrix = reader.matrix("the input matrix")
     if input_matrix.shape != (nwords + buckets, dim):
@@ -145,17 +178,22 @@ def read_fasttext_bin(path: str | os.PathLike[str], with_output: bool = False) -
     args = TrainingArgs({1: "cbow", 2: "skipgram"}.get(model_id, "skipgram"), ws, epoch,
                         min_count, neg, sample)
     subwords = Subwords(minn, maxn, buckets) if 1 <= minn <= maxn and buckets > 0 else None
-    return FastTextModel(words, counts, input_matrix, output if with_output else None, subwords,
-                         args, word_bytes)
+    return FastTextModel(words, counts, input_matrix, output, subwords, args, word_bytes,
+                         replaced=replaced)
 
 
 def is_fasttext_bin(path: str | os.PathLike[str]) -> bool:
-    """Whether the file starts with fastText's magic number."""
+    """Whether the file (decompressed) starts with fastText's magic number."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError:
+        stream, _ = open_vector_file(path)
+    except W2VError:
         return False
+    try:
+        head = stream.read(4)
+    except (DamagedData, *DECOMPRESSION_ERRORS):
+        return False
+    finally:
+        stream.close()
     return len(head) == 4 and struct.unpack("<i", head)[0] == MAGIC
 
 
@@ -175,23 +213,29 @@ def _write_rows(out: BinaryIO, count: int, rows: Callable[[int, int], np.ndarray
         out.write(memoryview(np.ascontiguousarray(block, dtype="<f4")).cast("B"))
 
 
-def _map(path: str | os.PathLike[str]) -> mmap.mmap | bytes:
+def _contents(path: str | os.PathLike[str]) -> tuple[mmap.mmap | bytes, str | None]:
+    """(the file's bytes, its compression): a plain regular file memory-mapped, anything else
+    read whole, decompressed."""
+    stream, compression = open_vector_file(path)
     try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return b""
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except FileNotFoundError:
-        raise W2VError(f"{path}: no such file") from None
+        if compression is None and stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            if os.fstat(stream.fileno()).st_size == 0:
+                return b"", None
+            return mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ), None
+        return stream.read(), compression
+    except DamagedData as error:
+        raise W2VError(f"{path}: {error}") from None
     except OSError as error:
         raise W2VError(f"cannot read {path}: {error.strerror}") from None
+    finally:
+        stream.close()
 
 
 class _Reader:
     """Reads the fields of a .bin in order; running out of bytes is a clear error."""
 
     def __init__(self, data: mmap.mmap | bytes, path: str | os.PathLike[str]) -> None:
-        self.data, self.path, self.position = data, Path(path), 0
+        self.data, self.path, self.position = data, path, 0
 
     def _need(self, count: int, what: str) -> None:
         if count < 0 or self.position + count > len(self.data):
@@ -207,13 +251,15 @@ class _Reader:
         self._need(count, what)
         self.position += count
 
-    def entries(self, size: int) -> tuple[list[str], list[bytes] | None, np.ndarray]:
-        """The dictionary's words (decoded; invalid UTF-8 shown as \\x escapes, as gensim
-        shows it), their stored bytes if any word is not valid UTF-8, and their counts."""
+    def entries(self, size: int, unicode_errors: UnicodeErrors
+                ) -> tuple[list[str], list[bytes] | None, np.ndarray, int]:
+        """The dictionary's words (bytes that are not UTF-8 replaced as `unicode_errors` says,
+        with a warning), their stored bytes if any word is not valid UTF-8, their counts, and
+        how many words were not valid UTF-8."""
         words: list[str] = []
         stored: list[bytes] = []
         counts = np.empty(max(size, 0), dtype=np.int64)
-        valid = True
+        replaced = 0
         for i in range(size):
             end = self.data.find(b"\0", self.position)
             if end == -1:
@@ -227,12 +273,20 @@ class _Reader:
             try:
                 words.append(word.decode("utf-8"))
             except UnicodeDecodeError:
-                words.append(word.decode("utf-8", errors="backslashreplace"))
-                valid = False
+                if unicode_errors == "strict":
+                    raise W2VError(f"{self.path}: word {i + 1} of the dictionary, {word[:60]!r}, "
+                                   f"is not valid UTF-8") from None
+                words.append(word.decode("utf-8", errors=unicode_errors))
+                replaced += 1
             stored.append(word)
-        if len(set(words)) != len(words):
+        if len(set(stored)) != len(stored):
             raise W2VError(f"{self.path} is damaged: its dictionary repeats a word")
-        return words, None if valid else stored, counts
+        if len(set(words)) != len(words):
+            raise W2VError(f"{self.path}: words that differ only in bytes that are not UTF-8 "
+                           f"became the same word; read it with unicode_errors='strict' to see "
+                           f"which")
+        warn_words(self.path, replaced, 0)
+        return words, stored if replaced else None, counts, replaced
 
     def matrix(self, what: str) -> np.ndarray:
         (quantized,) = self.unpack(struct.Struct("<?"), what)
