@@ -14,6 +14,7 @@ from w2v.data.batcher import Batch, Batcher
 from w2v.models import CBOW, SkipGram
 from w2v.models.reference import dense_batch, masked_bce
 from w2v.models.subword import SHARED_ROW_DAMPING, SubwordInput
+from w2v.step import SGD
 from w2v.subwords import Subwords, char_ngrams, fasttext_hash
 
 WORDS = ["the", "stock", "stocks", "market", "fell", "été", "naïve", "日本", "a", "marketing",
@@ -195,3 +196,27 @@ def test_a_new_input_side_starts_word_rows_random_and_bucket_rows_zero() -> None
     assert np.array_equal(side.stored, used)
     assert weight[:len(WORDS)].abs().max() <= 1 / DIM and weight[:len(WORDS)].abs().min() > 0
     assert not weight[len(WORDS):].any()
+
+
+@LAYOUTS
+def test_each_row_of_a_bag_takes_its_words_stiffness(padded: bool) -> None:
+    words = torch.tensor([0, 5, 5, 9, 15])
+    given = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    side = subword_input(tables(0)[0], padded)
+    updates = side.row_updates(words, torch.zeros(5, DIM, dtype=torch.float64), ((words, given),))
+    (ids, stiffness), = updates.stiffness
+    at_rows = torch.zeros(len(WORDS) + BUCKETS, dtype=torch.float64).index_add_(0, ids, stiffness)
+    per_word = torch.zeros(len(WORDS), dtype=torch.float64).index_add_(0, words, given)
+    torch.testing.assert_close(at_rows, bag_counts().T @ per_word)
+
+
+def test_a_subword_run_trains_with_the_step_limit() -> None:
+    batch = batch_of(5)
+    model = model_with(SkipGram, 5, padded=False)
+    before = model.input.weight.detach().clone()
+    SGD(model, step_limit=0.5).step(batch, lr=1.0)
+    moved = (model.input.weight.detach() - before).norm(dim=1)
+    unlimited = model_with(SkipGram, 5, padded=False)
+    SGD(unlimited).step(batch, lr=1.0)
+    moved_freely = (unlimited.input.weight.detach() - before).norm(dim=1)
+    assert (moved <= moved_freely + 1e-12).all() and (moved < moved_freely - 1e-6).any()

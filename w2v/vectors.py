@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import heapq
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -19,7 +19,7 @@ from w2v.data.corpus import META, OFFSETS, TOKENS, VOCAB
 from w2v.errors import W2VError
 from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
-from w2v.run import Table, is_run_file, read_run_vectors
+from w2v.run import Table, is_run_file, read_run_query_form, read_run_vectors
 from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
 from w2v.subwords import SubwordTable
 
@@ -62,6 +62,7 @@ class Vectors:
         vectors: np.ndarray,
         counts: Sequence[int] | np.ndarray | None = None,
         subwords: SubwordTable | None = None,
+        query_form: Callable[[str], str | None] | None = None,
     ) -> None:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or len(matrix) != len(words):
@@ -77,6 +78,8 @@ class Vectors:
         self.vectors: np.ndarray = matrix
         self.counts: np.ndarray | None = None if counts is None else np.asarray(counts, np.int64)
         self.subwords = subwords
+        # how a query that is not a word here becomes one (a run's tokenizer: "Water," -> water)
+        self.query_form = query_form
 
     @classmethod
     def load(
@@ -103,7 +106,8 @@ class Vectors:
             raise W2VError(f"unknown vector format {format!r}; expected one of run, "
                            f"{', '.join(READ_FORMATS)}")
         if format == "run" or (format == "auto" and path.is_dir()):
-            return cls(*read_run_vectors(path, limit=limit, table=table))
+            return cls(*read_run_vectors(path, limit=limit, table=table),
+                       query_form=read_run_query_form(path))
         if table is not None:
             raise W2VError(f"{path} is not a run directory; a table can only be chosen from a run")
         if no_header:
@@ -149,7 +153,7 @@ class Vectors:
         return len(self.words)
 
     def __contains__(self, word: object) -> bool:
-        return word in self.key_to_index
+        return self._key(word) in self.key_to_index if isinstance(word, str) else False
 
     def __getitem__(self, word: str) -> np.ndarray:
         return self.get_vector(word)
@@ -180,7 +184,7 @@ class Vectors:
     def get_index(self, word: str) -> int:
         """Row of `word`; an unknown word raises W2VError naming close known words."""
         try:
-            return self.key_to_index[word]
+            return self.key_to_index[self._key(word)]
         except KeyError:
             close = self.suggest(word)
             if close:
@@ -188,6 +192,12 @@ class Vectors:
             else:
                 hint = "no close words in the vocabulary"
             raise W2VError(f"unknown word {word!r}; {hint}") from None
+
+    def _key(self, word: str) -> str:
+        """The vocabulary entry `word` stands for: itself, or what `query_form` makes of it."""
+        if word in self.key_to_index or self.query_form is None:
+            return word
+        return self.query_form(word) or word
 
     def suggest(self, word: str, n: int = 3) -> list[str]:
         """Up to `n` vocabulary words spelled like `word`, closest first, then most frequent
@@ -209,7 +219,7 @@ class Vectors:
 
     def has_vector(self, word: str) -> bool:
         """Whether `word` has a vector: it is in the vocabulary, or there are subwords."""
-        return word in self.key_to_index or self.subwords is not None
+        return word in self or self.subwords is not None
 
     def get_vector(self, word: str, norm: bool = False) -> np.ndarray:
         """A copy of the vector of `word`; with `norm`, scaled to length 1. With subwords, a word
@@ -218,12 +228,13 @@ class Vectors:
 
     def vectors_of(self, words: Sequence[str], norm: bool = False) -> np.ndarray:
         """[len(words), dim]: the vectors of `words`, as `get_vector` gives them."""
-        unseen = [word for word in words if word not in self.key_to_index]
+        keys = [self._key(word) for word in words]
+        unseen = [key for key in keys if key not in self.key_to_index]
         if unseen and self.subwords is None:
             self.get_index(unseen[0])  # the error naming close words
         rows = np.empty((len(words), self.dim), dtype=np.float32)
-        inside = np.array([word in self.key_to_index for word in words], dtype=bool)
-        ids = [self.key_to_index[word] for word in words if word in self.key_to_index]
+        inside = np.array([key in self.key_to_index for key in keys], dtype=bool)
+        ids = [self.key_to_index[key] for key in keys if key in self.key_to_index]
         rows[inside] = self.vectors[ids] / self.norms[ids, None] if norm else self.vectors[ids]
         if unseen:
             found = self.subwords.unseen_vectors(unseen)
@@ -339,10 +350,10 @@ class Vectors:
     def closer_than(self, word1: str, word2: str) -> list[str]:
         """Every word closer to `word1` than `word2` is, `word1` itself left out."""
         distances = self.distances(word1)
-        known = self.key_to_index.get(word2)
+        known = self.key_to_index.get(self._key(word2))
         limit = distances[known] if known is not None else self.distances(word1, [word2])[0]
         closer = np.flatnonzero(distances < limit)
-        return [self.words[i] for i in closer if self.words[i] != word1]
+        return [self.words[i] for i in closer if self.words[i] != self._key(word1)]
 
     words_closer_than = closer_than
 
@@ -398,7 +409,7 @@ class Vectors:
 
     def _rows_of(self, words: Sequence[str]) -> list[int]:
         """The rows of the words that are in the vocabulary (the others have none)."""
-        return [self.key_to_index[word] for word in words if word in self.key_to_index]
+        return [self.key_to_index[self._key(word)] for word in words if word in self]
 
     def _search_end(self, restrict_vocab: int | None) -> int:
         if restrict_vocab is None:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from w2v.models.base import RowUpdates, WordInput
+from w2v.models.base import RowStiffness, RowUpdates, WordInput
 from w2v.subwords import Subwords, SubwordTable, compact
 
 # The power of the count of a batch's words sharing a row that divides the row's update (see
@@ -116,9 +116,11 @@ class SubwordInput(WordInput):
         return F.embedding_bag(bags.inverse.view(shape), means, per_sample_weights=weights,
                                mode="sum")
 
-    def row_updates(self, words: Tensor, updates: Tensor) -> RowUpdates:
+    def row_updates(self, words: Tensor, updates: Tensor,
+                    stiffness: RowStiffness = ()) -> RowUpdates:
         """Every row of a word's bag moves by the word's update, damped where the batch's words
-        share it (see the module)."""
+        share it (see the module); each row of a word's bag takes the word's stiffness."""
+        stiffness = tuple(self._bag_stiffness(ids, part) for ids, part in stiffness)
         if self._use_padded(updates):
             rows, weights = self._padded_bags(words)
             held = (weights > 0).to(updates.dtype)
@@ -133,14 +135,24 @@ class SubwordInput(WordInput):
             # a padding entry (weight 0) points at row 0 and moves it by nothing
             share = held.reshape(-1) * _damping(holders.index_select(0, rows).clamp_(min=1))
             moves = updates.unsqueeze(1) * share.view(*held.shape, 1)
-            return RowUpdates((rows,), (moves.view(-1, updates.shape[1]),))
+            return RowUpdates((rows,), (moves.view(-1, updates.shape[1]),), stiffness)
         bags = self._flat_bags(words)
         per_word = torch.zeros(bags.distinct.shape[0], updates.shape[1], dtype=updates.dtype,
                                device=updates.device).index_add_(0, bags.inverse, updates)
         holders = torch.bincount(bags.rows, minlength=self.table.weight.shape[0])
         share = _damping(holders.index_select(0, bags.rows).to(updates.dtype))
         return RowUpdates((bags.rows,), (per_word.index_select(0, bags.owners).mul_(
-            share.unsqueeze(1)),))
+            share.unsqueeze(1)),), stiffness)
+
+    def _bag_stiffness(self, words: Tensor, stiffness: Tensor) -> tuple[Tensor, Tensor]:
+        """The stiffness given for the vectors of `words`, at the rows of their bags."""
+        if self._use_padded(stiffness):
+            rows, weights = self._padded_bags(words)
+            return rows.reshape(-1), (stiffness.unsqueeze(1) * (weights > 0)).reshape(-1)
+        bags = self._flat_bags(words)
+        per_word = torch.zeros(bags.distinct.shape[0], dtype=stiffness.dtype,
+                               device=stiffness.device).index_add_(0, bags.inverse, stiffness)
+        return bags.rows, per_word.index_select(0, bags.owners)
 
     def word_vectors(self) -> Tensor:
         """[vocab, dim] every word's vector: the mean of its bag."""
