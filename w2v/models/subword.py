@@ -15,7 +15,7 @@ reads and writes only the rows of the bags of its batch's words, never the whole
 fastText applies these updates one center at a time. A batch applies all of its centers' at
 once, computed from the same tables, so an n-gram that many of the batch's words share (such as
 "<th") would move by the sum of hundreds of updates in one step. Its update is therefore
-divided by SHARED_ROW_DAMPING-th power of the number of the batch's distinct words whose bags
+divided by the SHARED_ROW_DAMPING-th power of the number of the batch's distinct words whose bags
 hold it (counting repeats); a word's own row, held by one word, moves by its full update.
 
 Bucket rows start at zero (fastText and gensim start them random), so an n-gram contributes
