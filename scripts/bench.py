@@ -9,6 +9,14 @@
                                                  # gensim's build_vocab on one text file
     python scripts/bench.py --raw-text RAW --epochs 5 --min-count 5   # raw text: w2v with
                         # --tokenizer words against gensim on simple_preprocess output
+    python scripts/bench.py --prepare CORPUS --phrases 2    # w2v prepare --phrases 2 against
+                        # gensim's Phrases twice, then build_vocab on the joined corpus
+    python scripts/bench.py --raw-text RAW --phrases 2   # with and without phrases, both systems;
+                        # scores include the phrase analogies (questions-phrases.txt)
+    python scripts/bench.py --phrase-check TOKENS --phrase-scoring npmi   # learned phrases of
+                        # w2v prepare --phrases 1 against gensim's Phrases, same settings
+    python scripts/bench.py --phrase-check TOKENS --systems w2v c-rules --phrases 2   # joins
+                        # against word2phrase.c's rules, written plainly in tests/support.py
     python scripts/bench.py --vector-file F.bin --generate 3000000 300   # write a test file
     python scripts/bench.py --vector-file F.bin --systems w2v --limit 100000   # load and query
     python scripts/bench.py --subwords 3-6       # w2v --subwords against gensim's FastText,
@@ -25,7 +33,17 @@ Outputs go to --out (default bench-out/).
 With --prepare, w2v's time is the wall time of `w2v prepare CORPUS` (start-up included) and
 gensim's that of `Word2Vec.build_vocab(LineSentence(CORPUS))` in its process (imports
 excluded); memory is the peak of the resident memory summed over each process tree (w2v's
-parent and its workers), sampled every 0.1 s.
+parent and its workers), sampled every 0.1 s. With --phrases N, gensim runs `Phrases` (its
+defaults: min_count 5, threshold 10, its own scoring) N times, each on the text the ones before
+joined, and then `build_vocab` on the joined text, all streamed from the file.
+With --phrase-check, the text must be tokenized already (words apart by single spaces, no "_";
+--tokenize makes such a copy of raw text as `--tokenizer words` reads it), so that all
+systems read the same tokens: w2v runs
+`prepare --min-count 1 --phrases N`, gensim `Phrases(LineSentence(TOKENS), min_count,
+threshold, scoring)` and `export_phrases()` (one pass), c-rules the C tool's rules N times
+(c-rules-within-lines: without its count of pairs across line ends);
+each system's time and peak memory as with --prepare, then the phrases each found and how many
+they share with w2v's (pairs of pass 1 for gensim, phrase tokens in the joined text for c-rules).
 With --vector-file, each system instead loads a word2vec binary file (its first --limit words)
 and answers nearest-neighbour queries: the load time, the first query (which computes the
 vector lengths), the median of later single-word queries, 10 words in one call (w2v's
@@ -45,6 +63,7 @@ import argparse
 import functools
 import http.server
 import json
+import math
 import os
 import platform
 import shutil
@@ -120,13 +139,69 @@ print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv)}))
 """
 
 
+GENSIM_PHRASES_VOCAB_SCRIPT = """
+import json, sys, time
+from gensim.models import Word2Vec
+from gensim.models.phrases import Phrases
+from gensim.models.word2vec import LineSentence
+corpus, min_count, passes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+start = time.perf_counter()
+sentences, learned = LineSentence(corpus), 0
+for _ in range(passes):
+    phrases = Phrases(sentences).freeze()
+    learned += len(phrases.phrasegrams)
+    sentences = phrases[sentences]
+m = Word2Vec(min_count=min_count)
+m.build_vocab(sentences)
+print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv), "phrases": learned}))
+"""
+
+
+GENSIM_PHRASE_CHECK_SCRIPT = """
+import json, sys, time
+from gensim.models.phrases import Phrases
+from gensim.models.word2vec import LineSentence
+corpus, scoring, threshold, min_count, out = sys.argv[1:6]
+start = time.perf_counter()
+phrases = Phrases(LineSentence(corpus), min_count=int(min_count), threshold=float(threshold),
+                  scoring=scoring)
+learned = time.perf_counter() - start
+exported = phrases.export_phrases()
+with open(out, "w") as f:
+    f.writelines(key.replace("_", " ") + "\\n" for key in sorted(exported))
+print(json.dumps({"learn": learned, "seconds": time.perf_counter() - start}))
+"""
+
+
+C_RULES_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, sys.argv[6])
+from support import word2phrase_c
+corpus, passes, threshold, min_count, out = sys.argv[1:6]
+start = time.perf_counter()
+lines = open(corpus, encoding="utf-8").read().splitlines()
+for _ in range(int(passes)):
+    lines = word2phrase_c(lines, int(min_count), float(threshold), sys.argv[7] == "across")
+tokens = {t for line in lines for t in line.split() if "_" in t}
+with open(out, "w") as f:
+    f.writelines(t + "\\n" for t in sorted(tokens))
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "joined": sum("_" in t for line in lines for t in line.split())}))
+"""
+
+
 GENSIM_RAW_SCRIPT = """
 import json, sys, time
 from gensim.models import Word2Vec
+from gensim.models.phrases import Phrases
 from gensim.models.word2vec import LineSentence
-corpus, epochs, seed, min_count, out, lr = sys.argv[1:7]
+corpus, epochs, seed, min_count, out, lr, passes = sys.argv[1:8]
 start = time.perf_counter()
-m = Word2Vec(LineSentence(corpus), sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
+sentences = LineSentence(corpus)
+for _ in range(int(passes)):
+    sentences = Phrases(sentences).freeze()[sentences]
+sentences = list(sentences)
+m = Word2Vec(sentences, sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
              min_count=int(min_count), epochs=int(epochs), workers=2, seed=int(seed),
              alpha=float(lr))
 seconds = time.perf_counter() - start
@@ -274,38 +349,139 @@ def bench_prepare(args: argparse.Namespace) -> None:
         if "w2v" in args.systems:
             data = args.out / "prepare-data"
             shutil.rmtree(data, ignore_errors=True)
+            phrases = ["--phrases", str(args.phrases)] if args.phrases else []
             out, seconds, peak = run_sampled(w2v(
                 "prepare", str(corpus), "--data-dir", str(data), "--quiet", "--workers",
-                str(workers), "--min-count", str(args.min_count), *args.prepare_flags))
+                str(workers), "--min-count", str(args.min_count), *phrases, *args.prepare_flags))
             rows.append((f"w2v prepare, {workers} worker(s)", seconds, mb / seconds, peak,
                          out.splitlines()[0]))
             shutil.rmtree(data, ignore_errors=True)
             print(rows[-1], flush=True)
     if "gensim" in args.systems:
-        out, wall, peak = run_sampled([sys.executable, "-c", GENSIM_VOCAB_SCRIPT, str(corpus),
-                                       str(args.min_count)])
+        script = [GENSIM_VOCAB_SCRIPT, str(corpus), str(args.min_count)]
+        if args.phrases:
+            script = [GENSIM_PHRASES_VOCAB_SCRIPT, *script[1:], str(args.phrases)]
+        out, wall, peak = run_sampled([sys.executable, "-c", *script])
         r = json.loads(out)
-        rows.append(("gensim build_vocab", r["seconds"], mb / r["seconds"], peak,
-                     f"vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
+        learned = f"{r['phrases']:,} phrases, " if args.phrases else ""
+        rows.append((f"gensim {'Phrases + ' if args.phrases else ''}build_vocab", r["seconds"],
+                     mb / r["seconds"], peak,
+                     f"{learned}vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
         print(rows[-1], flush=True)
     header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} "
-              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}")
+              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}"
+              f"{f', phrases {args.phrases} passes' if args.phrases else ''}")
     print("\n" + header)
     print(f"{'system':<28} {'seconds':>8} {'MB/s':>6} {'peak MB':>8}  notes")
     for system, seconds, rate, peak, note in rows:
         print(f"{system:<28} {seconds:>8.1f} {rate:>6.1f} {peak:>8.0f}  {note}")
 
 
+def words_copy(raw: Path, out: Path) -> Path:
+    """`raw` as w2v's `words` tokenizer reads it, one line per line, words one space apart, empty
+    lines left out (made once)."""
+    from w2v.data.tokenizer import Tokenizer
+
+    copy = out / f"{raw.stem}.words.txt"
+    if copy.exists():
+        return copy
+    words, rest = Tokenizer("words"), b""
+    with open(raw, "rb") as src, open(copy.with_suffix(".part"), "wb") as dst:
+        while (chunk := src.read(1 << 22)) or rest:
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)  # whole lines until the end
+            block, rest = data[:cut], data[cut:]
+            text = words.normalize_block(block.decode("utf-8", errors="replace").encode())
+            dst.writelines(b" ".join(line.split()) + b"\n" for line in text.split(b"\n")
+                           if line.split())
+    copy.with_suffix(".part").rename(copy)
+    return copy
+
+
+def bench_phrase_check(args: argparse.Namespace) -> None:
+    """The phrases w2v learns against gensim's Phrases and the C tool's rules, same tokens."""
+    from w2v.data.phrases import phrase_settings
+
+    out = args.out / "phrase-check"
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = words_copy(args.phrase_check, out) if args.tokenize else args.phrase_check
+    settings = phrase_settings(args.phrases or 1, args.phrase_scoring, args.phrase_threshold,
+                               args.phrase_min_count)
+    options = [str(settings.threshold), str(settings.min_count)]
+    if any(s.startswith("c-rules") for s in args.systems) and settings.scoring != "word2phrase":
+        sys.exit("c-rules scores as word2phrase.c does: --phrase-scoring word2phrase")
+    out.mkdir(parents=True, exist_ok=True)
+    found: dict[str, set[str]] = {}
+    rows = []
+    for system in args.systems:
+        listing = out / f"{system}-{settings.scoring}-{settings.passes}.txt"
+        if system == "w2v":
+            data = out / "data"
+            shutil.rmtree(data, ignore_errors=True)
+            text, seconds, peak = run_sampled(w2v(
+                "prepare", str(corpus), "--data-dir", str(data), "--name", "check", "--quiet",
+                "--min-count", "1", "--phrases", str(settings.passes), "--phrase-scoring",
+                settings.scoring, "--phrase-threshold", options[0], "--phrase-min-count",
+                options[1], *args.prepare_flags))
+            table = (data / "check" / "phrases.tsv").read_text().splitlines()
+            found["w2v pairs"] = {line.split("\t")[0] for line in table if line.endswith("\t1")}
+            vocab = (data / "check" / "vocab.tsv").read_text().splitlines()
+            found["w2v tokens"] = {line.split("\t")[0] for line in vocab if "_" in line}
+            meta = json.loads((data / "check" / "meta.json").read_text())["phrases"]
+            note = (f"{meta['learned']:,} phrases ({len(found['w2v pairs']):,} in pass 1), "
+                    f"{len(found['w2v tokens']):,} distinct phrase tokens, "
+                    f"{meta['phrase_tokens']:,} joined; {text.splitlines()[0]}")
+            shutil.rmtree(data, ignore_errors=True)
+        elif system == "gensim":
+            text, seconds, peak = run_sampled([
+                sys.executable, "-c", GENSIM_PHRASE_CHECK_SCRIPT, str(corpus), settings.scoring,
+                *options, str(listing)])
+            found["gensim pairs"] = set(listing.read_text().splitlines())
+            note = (f"{len(found['gensim pairs']):,} phrases (one pass), learning "
+                    f"{json.loads(text)['learn']:.1f} s")
+        else:
+            text, seconds, peak = run_sampled([
+                sys.executable, "-c", C_RULES_SCRIPT, str(corpus), str(settings.passes),
+                *options, str(listing), str(ROOT / "tests"),
+                "within" if system.endswith("within-lines") else "across"])
+            found[f"{system} tokens"] = set(listing.read_text().splitlines())
+            note = (f"{len(found[f'{system} tokens']):,} distinct phrase tokens, "
+                    f"{json.loads(text)['joined']:,} joined (plain Python, not the C tool's speed)")
+        rows.append((system, seconds, peak, note))
+        print(rows[-1], flush=True)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+          f"{corpus.name} ({corpus.stat().st_size / 1e6:.0f} MB), {settings.scoring} scoring, "
+          f"threshold {settings.threshold}, min-count {settings.min_count}, "
+          f"{settings.passes} pass(es)")
+    print(f"{'system':<10} {'seconds':>8} {'peak MB':>8}  notes")
+    for system, seconds, peak, note in rows:
+        print(f"{system:<10} {seconds:>8.1f} {peak:>8.0f}  {note}")
+    for kind in ("pairs", "tokens"):
+        ours = found.get(f"w2v {kind}")
+        for name, theirs in found.items():
+            if ours is None or name.startswith("w2v") or not name.endswith(kind):
+                continue
+            print(f"{kind}: w2v {len(ours):,}, {name} {len(theirs):,}, both {len(ours & theirs):,};"
+                  f" only w2v {sorted(ours - theirs)[:8]}, only {name} {sorted(theirs - ours)[:8]}")
+
+
 def scores(vectors_path: Path, args: argparse.Namespace) -> dict[str, float]:
-    """WordSim-353 and MEN (Spearman) and the Google analogies (accuracy), w2v's evaluator."""
+    """WordSim-353 and MEN (Spearman), the Google analogies and the phrase analogies (accuracy,
+    questions asked), w2v's evaluator."""
+    from w2v.errors import W2VError
     from w2v.evaluate import evaluate_word_analogies, evaluate_word_pairs
     from w2v.vectors import Vectors
 
     vectors = Vectors.load(vectors_path)
     analogies = evaluate_word_analogies(vectors, args.analogies)
+    try:
+        phrases = evaluate_word_analogies(vectors, args.phrase_analogies)
+        phrase_scores = {"phrases": phrases.accuracy, "phrase_questions": phrases.total}
+    except W2VError:  # not one question has all four words in the vocabulary
+        phrase_scores = {"phrases": math.nan, "phrase_questions": 0}
     return {"wordsim": evaluate_word_pairs(vectors, args.wordsim).spearman,
             "men": evaluate_word_pairs(vectors, args.men).spearman,
-            "analogies": analogies.accuracy, "questions": analogies.total}
+            "analogies": analogies.accuracy, "questions": analogies.total, **phrase_scores}
 
 
 def show_neighbours(label: str, vectors_path: Path, words: list[str]) -> None:
@@ -327,40 +503,59 @@ def bench_raw_text(args: argparse.Namespace) -> None:
         with open(raw, encoding="utf-8", errors="replace") as src, open(preprocessed, "w") as dst:
             dst.writelines(" ".join(simple_preprocess(line)) + "\n" for line in src)
     data = args.out / "raw-data"
-    for tokenizer in ("whitespace", "words"):
-        run(w2v("prepare", str(raw), "--data-dir", str(data), "--name", f"raw-{tokenizer}",
-                "--tokenizer", tokenizer, "--min-count", str(min_count), "--quiet"))
+    # (name, prepare flags): with --phrases, the words tokenizer without and with phrases.
+    variants = [("whitespace", ["--tokenizer", "whitespace"]), ("words", ["--tokenizer", "words"])]
+    if args.phrases:
+        variants = [variants[1], (f"words --phrases {args.phrases}",
+                                  ["--tokenizer", "words", "--phrases", str(args.phrases)])]
+    gensim_passes = [0, args.phrases] if args.phrases else [0]
+    for name, flags in variants:
+        run(w2v("prepare", str(raw), "--data-dir", str(data), "--name", _slug(name), *flags,
+                "--min-count", str(min_count), "--quiet"))
     rows = []
     for seed in args.seeds:
-        for tokenizer in ("words", "whitespace"):
-            run_dir = args.out / "runs" / f"raw-{tokenizer}-s{seed}"
+        for name, _ in variants:
+            run_dir = args.out / "runs" / f"{_slug(name)}-s{seed}"
             shutil.rmtree(run_dir, ignore_errors=True)
-            _, seconds, _ = run(w2v("train", "--data", str(data / f"raw-{tokenizer}"),
+            _, seconds, _ = run(w2v("train", "--data", str(data / _slug(name)),
                                     "--run-dir", str(run_dir), "--epochs", str(epochs),
                                     "--seed", str(seed), "--lr", str(args.lr), "--quiet"))
-            rows.append((f"w2v --tokenizer {tokenizer}", seed, seconds, scores(run_dir, args)))
+            rows.append((f"w2v --tokenizer {name}", seed, seconds, scores(run_dir, args)))
             print(rows[-1], flush=True)
             if seed == args.seeds[0]:
-                show_neighbours(tokenizer, run_dir, args.show)
-        vectors = args.out / f"gensim-raw-s{seed}.bin"
-        out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed), str(epochs),
-                         str(seed), str(min_count), str(vectors), str(args.lr)])
-        rows.append(("gensim, simple_preprocess", seed, json.loads(out)["seconds"],
-                     scores(vectors, args)))
-        print(rows[-1], flush=True)
-        if seed == args.seeds[0]:
-            show_neighbours("gensim", vectors, args.show)
+                show_neighbours(name, run_dir, args.show)
+        for passes in gensim_passes:
+            label = "gensim" + (f", Phrases x{passes}" if passes else "")
+            vectors = args.out / f"gensim-raw-p{passes}-s{seed}.bin"
+            out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed),
+                             str(epochs), str(seed), str(min_count), str(vectors), str(args.lr),
+                             str(passes)])
+            rows.append((f"{label}, simple_preprocess", seed, json.loads(out)["seconds"],
+                         scores(vectors, args)))
+            print(rows[-1], flush=True)
+            if seed == args.seeds[0]:
+                show_neighbours(label, vectors, args.show)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {raw.name}, skip-gram, {epochs} epochs, "
           f"min-count {min_count}, learning rate {args.lr} for both")
-    print(f"{'system':<28} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
-          f"{'asked':>6}")
+    print(f"{'system':<36} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
+          f"{'asked':>6} {'phrases':>8} {'asked':>6}")
     for system in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == system]
         for name, seed, seconds, s in [*mine, (f"{system} (mean)", 0, statistics.mean(
                 r[2] for r in mine), {k: statistics.mean(r[3][k] for r in mine)
                                       for k in mine[0][3]})]:
-            print(f"{name:<28} {seed or '':>4} {seconds:>8.1f} {s['wordsim']:>6.3f} "
-                  f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f}")
+            print(f"{name:<36} {seed or '':>4} {seconds:>8.1f} {s['wordsim']:>6.3f} "
+                  f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f} "
+                  f"{_share(s['phrases']):>8} {s['phrase_questions']:>6.0f}")
+
+
+def _share(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1%}"
+
+
+def _slug(name: str) -> str:
+    """A dataset or run name for a variant: "words --phrases 2" -> "raw-words-phrases2"."""
+    return "raw-" + name.replace(" --", "-").replace(" ", "")
 
 
 @dataclass
@@ -587,6 +782,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.025,
                         help="with --raw-text: the starting learning rate of both systems")
     parser.add_argument("--analogies", type=Path, default=SHARED / "questions-words.txt")
+    parser.add_argument("--phrase-analogies", type=Path, default=SHARED / "questions-phrases.txt")
+    parser.add_argument("--phrases", type=int, default=0,
+                        help="with --prepare or --raw-text: passes of phrase learning (both "
+                             "systems)")
+    parser.add_argument("--phrase-check", type=Path, help="compare learned phrases on this "
+                        "tokenized text (systems w2v, gensim, c-rules)")
+    parser.add_argument("--tokenize", action="store_true", help="with --phrase-check: the "
+                        "file is raw text; compare on a copy as the words tokenizer reads it")
+    parser.add_argument("--phrase-scoring", help="with --phrase-check")
+    parser.add_argument("--phrase-threshold", type=float, help="with --phrase-check")
+    parser.add_argument("--phrase-min-count", type=int, help="with --phrase-check")
     parser.add_argument("--show", nargs="*", default=["water", "chip", "king", "house", "run"],
                         help="with --raw-text: words whose neighbours are printed")
     parser.add_argument("--vector-file", type=Path, help="benchmark loading and querying it")
@@ -605,6 +811,9 @@ def main() -> None:
         return
     if args.raw_text:
         bench_raw_text(args)
+        return
+    if args.phrase_check:
+        bench_phrase_check(args)
         return
     if args.subwords:
         bench_subwords(args)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from w2v.data import counter as counter_module
 from w2v.data.counter import KeyCounter, select_words
 from w2v.data.passes import count_block
 from w2v.data.tokenizer import Tokenizer
@@ -55,3 +56,26 @@ def test_select_words_keeps_min_count_and_the_commonest(tmp_path: Path) -> None:
     assert sorted(words.kept, key=lambda item: (-item[1], item[0])) == ranked[:30]
     assert words.distinct == len(expected)
     assert words.commonest == ranked[0]
+
+
+def test_many_spilled_runs_are_merged_on_disk(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(counter_module, "MAX_RUNS", 2)
+    blocks = zipf_blocks()
+    most_files = 0
+    real_spill = KeyCounter._spill
+
+    def spill(self: KeyCounter) -> None:
+        nonlocal most_files
+        real_spill(self)
+        most_files = max(most_files, len(list(self.spill_dir.iterdir())))
+
+    monkeypatch.setattr(KeyCounter, "_spill", spill)
+    counts, counter = count_all(blocks, tmp_path / "spill", 30_000)
+
+    assert counts == Counter(" ".join(blocks).split())
+    assert counter.files_written > 20
+    widths = {run.width for run in counter.spilled}
+    # At most MAX_RUNS + 1 runs of each width were on disk at any time, two files each.
+    assert most_files <= 2 * 3 * len(widths)
+    assert len(list((tmp_path / "spill").iterdir())) == 2 * len(counter.spilled)

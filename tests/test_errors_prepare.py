@@ -244,3 +244,39 @@ def test_server_closing_without_an_answer(capsys: Capsys, server: Server) -> Non
     assert_error(result, "the connection closed before the whole file arrived (Remote end "
                  "closed connection without response)")
     assert downloads() == []
+
+
+# Phrase options
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--phrase-threshold", "50"], ("--phrase-threshold applies only to learning phrases; add "
+                                   "--phrases 1 (or more)")),
+    (["--phrase-scoring", "npmi"], "--phrase-scoring applies only to learning phrases"),
+    (["--phrases", "-1"], "--phrases must be 0 or more, not -1"),
+    (["--phrases", "1", "--phrase-scoring", "pmi"],
+     "--phrase-scoring must be one of word2phrase, npmi, not 'pmi'"),
+    (["--phrases", "1", "--phrase-scoring", "npmi", "--phrase-threshold", "2"],
+     "--phrase-threshold must be between -1 and 1 with npmi scoring, not 2.0"),
+    (["--phrases", "1", "--phrase-threshold", "-5"],
+     "--phrase-threshold must be 0 or more with word2phrase scoring, not -5.0"),
+    (["--phrases", "2", "--phrase-min-count", "0"], "--phrase-min-count must be at least 1, not 0"),
+])
+def test_bad_phrase_options_are_one_line(capsys: Capsys, flags: list[str], message: str) -> None:
+    Path("corpus.txt").write_text("new york is big\n" * 20)
+    assert_error(w2v(capsys, "prepare", "corpus.txt", "--quiet", *flags), message)
+    assert tree(Path(".")) == ["corpus.txt"]
+
+
+def test_phrases_from_the_command_line(capsys: Capsys) -> None:
+    Path("corpus.txt").write_text("new york is big\nin new york\nbig york\n" * 20)
+
+    result = w2v(capsys, "prepare", "corpus.txt", "--quiet", "--min-count", "1", "--phrases",
+                 "1", "--phrase-threshold", "2", "--phrase-min-count", "3")
+
+    # 180 tokens; (n(ab) - 3) / n(a) / n(b) * 180: new york 2.775, in new 3.825, is big 3.825,
+    # york is 2.55, big york 1.275. "in new york" joins "in new" first, leaving "york".
+    assert result.code == 0, result.err
+    assert "120 tokens, vocabulary 5, 0.0% of tokens dropped, 4 phrases learned, 60 phrase " \
+           "tokens replacing 120 words" in result.out
+    assert Path("data/corpus/phrases.tsv").read_text().split("\t")[:2] == ["new york", "40"]

@@ -7,6 +7,7 @@ import random
 from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -21,7 +22,7 @@ from w2v.data import prepare as prepare_module
 from w2v.data import text as text_module
 from w2v.data.checksum import sha256_file
 from w2v.data.corpus import open_dataset
-from w2v.data.prepare import prepare
+from w2v.data.prepare import PrepareSummary, prepare
 from w2v.data.text import open_text_file
 from w2v.errors import W2VError
 
@@ -354,9 +355,10 @@ def test_ptb_download_failure_suggests_a_mirror(
     assert not (tmp_path / "data" / "ptb").exists()
 
 
-def test_counting_in_little_memory_gives_the_same_dataset(tmp_path: Path) -> None:
-    source = write(tmp_path / "corpus.txt", generated_corpus(lines=600))
-    roomy = prepare(source, tmp_path / "roomy", min_count=2, progress=False)
+def prepare_spilling(source: str, data_dir: Path, count_memory: int,
+                     **options: Any) -> tuple[PrepareSummary, list[Path]]:
+    """`prepare` (min-count 2) in blocks of 256 bytes with `count_memory` bytes for counting; the
+    summary and the key files of the runs it spilled."""
     spilled: list[Path] = []
     real_spill = counter_module.KeyCounter._spill
 
@@ -366,8 +368,16 @@ def test_counting_in_little_memory_gives_the_same_dataset(tmp_path: Path) -> Non
 
     with mock.patch.object(counter_module.KeyCounter, "_spill", spill), \
             mock.patch.object(text_module, "CHUNK_BYTES", 256):
-        tight = prepare(source, tmp_path / "tight", min_count=2, count_memory=500,
-                        progress=False)
+        summary = prepare(source, data_dir, min_count=2, count_memory=count_memory,
+                          progress=False, **options)
+    return summary, spilled
+
+
+def test_counting_in_little_memory_gives_the_same_dataset(tmp_path: Path) -> None:
+    source = write(tmp_path / "corpus.txt", generated_corpus(lines=600))
+    roomy = prepare(source, tmp_path / "roomy", min_count=2, progress=False)
+
+    tight, spilled = prepare_spilling(source, tmp_path / "tight", count_memory=500)
 
     assert dataset_files(tight.path) == dataset_files(roomy.path)
     assert len(set(spilled)) >= 3
@@ -387,7 +397,8 @@ def test_words_tokenizer_dataset_and_its_record(tmp_path: Path) -> None:
                                        ["cat-like", "cats"]]
     meta = json.loads((summary.path / "meta.json").read_text())
     assert meta["tokenizer"] == {"name": "words", "lowercase": True}
-    assert meta["version"] == 2 and meta["distinct_words"] == 6
+    assert meta["version"] == 3 and meta["distinct_words"] == 6
+    assert meta["phrases"] is None and not (summary.path / "phrases.tsv").exists()
     opened = open_dataset(summary.path)
     assert opened.tokenizer.normalize_word("Cat-Like") == "cat-like"
     assert summary.hint is None

@@ -254,3 +254,19 @@ def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(W2VError, match="holds no files to read"):
         open_corpus([tmp_path / "empty"])
+
+
+def test_blocks_of_whole_lines(tmp_path: Path) -> None:
+    lines = [f"line {i} " + "w " * (i % 7) for i in range(60)] + ["x" * 5 + " y" * 40]
+    content = "\n".join(lines)  # no newline at the end
+    write(tmp_path / "corpus.txt", content)
+    corpus = open_corpus([tmp_path / "corpus.txt"])
+
+    blocks = list(corpus.blocks(32, whole_lines=True))
+
+    assert b"".join(blocks) == b"".join(corpus.blocks(32)) == content.encode() + b"\n"
+    long_line = content.encode().rindex(b"\n") + 1
+    cut = [b for b in blocks if not b.endswith(b"\n")]
+    # Only the line longer than a block is cut, at white space.
+    assert cut and sum(map(len, blocks[: blocks.index(cut[0])])) >= long_line
+    assert all(b[-1:].isspace() for b in blocks)

@@ -10,6 +10,7 @@ from w2v.data.tokens import (
     count_rows,
     key_bytes,
     rows_up_to,
+    sort_rows,
     split_tokens,
 )
 
@@ -99,3 +100,16 @@ def test_summing_counts() -> None:
     distinct, counts = count_rows(keys, np.array([1, 10, 100, 1000, 10000]))
     assert distinct[:, 0].tolist() == [1, 2, 3]
     assert counts.tolist() == [10010, 1000, 101]
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 4), st.lists(st.integers(0, 5), max_size=120), st.booleans())
+def test_sort_rows_is_a_stable_lexicographic_sort(width: int, values: list[int],
+                                                  presorted: bool) -> None:
+    # Few distinct values: many rows tie on column 0, some on every column.
+    keys = np.array(values[: len(values) // width * width], dtype=np.uint64).reshape(-1, width)
+    if presorted:  # sorted runs one after another, as counting merges them
+        half = len(keys) // 2
+        keys = np.concatenate([keys[:half][np.lexsort(keys[:half].T[::-1])],
+                               keys[half:][np.lexsort(keys[half:].T[::-1])]])
+    assert sort_rows(keys).tolist() == np.lexsort(keys.T[::-1]).tolist()

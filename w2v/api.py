@@ -34,7 +34,9 @@ SETTINGS = tuple(f.name for f in fields(TrainConfig))
 def prepare(source: PathLike | Sequence[PathLike] | None = None, data_dir: PathLike = "data", *,
             name: str | None = None, tokenizer: str = "whitespace", lowercase: bool = False,
             min_count: int = 10, max_vocab: int | None = None, workers: int | None = None,
-            count_memory: int = 512, progress: bool = True) -> Dataset:
+            count_memory: int = 512, phrases: int = 0, phrase_scoring: str | None = None,
+            phrase_threshold: float | None = None, phrase_min_count: int | None = None,
+            progress: bool = True) -> Dataset:
     """Build a dataset from a corpus and return it, opened: text files (one sentence per line;
     plain, .gz, .bz2, .xz or .zip), folders of them, or http(s) URLs, read as one corpus; with
     no source, the Penn Treebank (downloaded and checked).
@@ -45,17 +47,24 @@ def prepare(source: PathLike | Sequence[PathLike] | None = None, data_dir: PathL
     `max_vocab` keeps the commonest; `workers` processes read the text (default: one per core;
     they are spawned, so a script that uses them needs an `if __name__ == "__main__":` guard);
     counting takes about `count_memory` MB and spills to disk beyond.
+
+    `phrases` passes join neighbouring words that belong together into one token ("new_york";
+    2 passes: up to four words), scored by `phrase_scoring` ("word2phrase", the default, or
+    "npmi") above `phrase_threshold` (100, or 0.5 with npmi) among pairs seen at least
+    `phrase_min_count` times (5); `Dataset.query_token` then joins a query as the corpus was.
     """
+    from w2v.data.phrases import phrase_settings
     from w2v.data.prepare import prepare as prepare_dataset
 
     if count_memory < 16:
         raise W2VError(f"--count-memory must be at least 16 (MB), not {count_memory}")
+    settings = phrase_settings(phrases, phrase_scoring, phrase_threshold, phrase_min_count)
     sources = None if source is None else (
         [str(s) for s in source] if isinstance(source, list | tuple) else str(source))
     summary = prepare_dataset(sources, Path(data_dir), name=name, tokenizer=tokenizer,
                               lowercase=lowercase, min_count=min_count, max_vocab=max_vocab,
                               workers=workers, count_memory=count_memory << 20,
-                              progress=progress)
+                              phrases=settings, progress=progress)
     return open_dataset(summary.path)
 
 

@@ -67,17 +67,31 @@ def prepare(
     workers: Annotated[int | None, typer.Option(
         help="Processes that read the corpus; 1 reads it in this process. "
              "Default: one per available core.")] = None,
+    phrases: Annotated[int, typer.Option(
+        help="Passes of phrase learning, as word2phrase run that many times: 1 joins pairs of "
+             "words that occur together often (new york -> new_york), 2 joins up to four.")] = 0,
+    phrase_scoring: Annotated[str | None, typer.Option(
+        help="word2phrase: (n(ab) - min count) / n(a) / n(b) * tokens, as the C tool. npmi: "
+             "normalized pointwise mutual information, in [-1, 1], as gensim's.",
+        show_default="word2phrase")] = None,
+    phrase_threshold: Annotated[float | None, typer.Option(
+        help="Pairs scoring above it become phrases.",
+        show_default="100 with word2phrase scoring, 0.5 with npmi")] = None,
+    phrase_min_count: Annotated[int | None, typer.Option(
+        help="Pairs seen fewer times never become phrases.", show_default="5")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Download (or read) a corpus, build the vocabulary and encode it for training."""
+    from w2v.data.phrases import phrase_settings
     from w2v.data.prepare import prepare as prepare_dataset
 
     if count_memory < 16:
         raise W2VError(f"--count-memory must be at least 16 (MB), not {count_memory}")
+    settings = phrase_settings(phrases, phrase_scoring, phrase_threshold, phrase_min_count)
     summary = prepare_dataset(sources, data_dir, name=name, tokenizer=tokenizer,
                               lowercase=lowercase, min_count=min_count, max_vocab=max_vocab,
                               workers=workers, count_memory=count_memory << 20,
-                              progress=not quiet)
+                              phrases=settings, progress=not quiet)
     typer.echo(summary.line())
     typer.echo(f"dataset written to {summary.path}")
     if summary.hint:

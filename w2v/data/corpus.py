@@ -1,6 +1,6 @@
 """The prepared dataset: an encoded corpus on disk, written by `w2v prepare`, read by training.
 
-A dataset is a directory `<data_dir>/<name>/` holding four files (format version 2):
+A dataset is a directory `<data_dir>/<name>/` holding four or five files (format version 3):
 
 `tokens.bin`
     Little-endian int32 token ids (`np.memmap(path, dtype="<i4", mode="r")`): the corpus with
@@ -12,39 +12,55 @@ A dataset is a directory `<data_dir>/<name>/` holding four files (format version
     that many, as word2vec does.
 `vocab.tsv`
     The vocabulary, line i = `word<TAB>count` of id i (see `w2v.data.vocab`).
+`phrases.tsv`
+    Only when phrases were learned (`w2v.data.phrases`): one line per phrase,
+    `first second<TAB>count<TAB>score<TAB>pass`: the two tokens it joins (into `first_second`)
+    with a space between them, how often they occurred together, the score that made them a
+    phrase, and the learning pass (1, 2, ...); in order of pass, then count (highest first).
+    Queries are joined with it as the corpus was: `read_phrases`, then
+    `w2v.data.phrases.query_token`.
 `meta.json`
-    `{"format": "w2v-dataset", "version": 2, "name", "source" (what was prepared, in words),
+    `{"format": "w2v-dataset", "version": 3, "name", "source" (what was prepared, in words),
     "sources" (the files, folders or URLs named), "files" (files read), "tokenizer" (its
-    settings, `w2v.data.tokenizer.Tokenizer.to_dict()`), "checksums": {file: sha256},
-    "sentences", "tokens" (kept), "raw_tokens" (read), "distinct_words" (before the cut),
-    "vocab_size", "min_count", "max_vocab", "dropped_tokens", "replaced_characters" (U+FFFD put
-    in for input that was not UTF-8), "created" (ISO 8601)}`. Version 1 had no "sources",
-    "files", "tokenizer" or "distinct_words"; it is read as whitespace-tokenized.
+    settings, `w2v.data.tokenizer.Tokenizer.to_dict()`), "phrases" (null, or the settings of
+    `w2v.data.phrases.PhraseSettings.to_dict()` with "learned": phrases in phrases.tsv,
+    "phrase_tokens": tokens of the corpus that are joined phrases, "phrase_words": the words
+    they replaced), "checksums": {file: sha256}, "sentences", "tokens" (kept), "raw_tokens"
+    (read, phrases joined), "distinct_words" (before the cut), "vocab_size", "min_count",
+    "max_vocab", "dropped_tokens", "replaced_characters" (U+FFFD put in for input that was not
+    UTF-8), "created" (ISO 8601)}`. Version 2 had no "phrases" (nor phrases.tsv); version 1 also
+    had no "sources", "files", "tokenizer" or "distinct_words", and is read as
+    whitespace-tokenized.
 
 The directory is built under a temporary name and renamed, so it is there whole or not at all.
-Words that come in later (queries) are normalized as the corpus was: `dataset_tokenizer`.
+Words that come in later (queries) are normalized as the corpus was: `dataset_tokenizer`, and
+joined into its phrases: `read_phrases`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from w2v.atomic import atomic_path
 from w2v.data.checksum import sha256_file
+from w2v.data.phrases import Phrase, Phrases, query_form, query_token
 from w2v.data.tokenizer import Tokenizer
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 
 FORMAT = "w2v-dataset"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 TOKENS = "tokens.bin"
 OFFSETS = "offsets.bin"
 VOCAB = "vocab.tsv"
+PHRASES = "phrases.tsv"
 META = "meta.json"
 MAX_SENTENCE_LENGTH = 1000
 TOKEN_DTYPE = np.dtype("<i4")
@@ -112,9 +128,48 @@ def _sentence_lengths(line_lengths: np.ndarray, max_sentence: int) -> np.ndarray
 
 def write_meta(directory: Path, fields: dict[str, Any]) -> None:
     """Write `meta.json` describing the data files already in `directory`."""
-    checksums = {name: sha256_file(directory / name) for name in (TOKENS, OFFSETS, VOCAB)}
+    names = (TOKENS, OFFSETS, VOCAB) + ((PHRASES,) if (directory / PHRASES).exists() else ())
+    checksums = {name: sha256_file(directory / name) for name in names}
     meta = {"format": FORMAT, "version": VERSION, **fields, "checksums": checksums}
     (directory / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def write_phrases(directory: Path, phrases: Phrases) -> None:
+    """Write `phrases.tsv` (layout above)."""
+    with atomic_path(directory / PHRASES) as tmp, \
+            open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{p.first} {p.second}\t{p.count}\t{p.score!r}\t{p.pass_number}\n"
+                     for p in phrases.phrases)
+
+
+def read_phrases(directory: Path) -> Phrases:
+    """The phrases of the dataset in `directory` (none if it was prepared without them)."""
+    return _load_phrases(Path(directory), _read_meta(Path(directory)))
+
+
+def _load_phrases(directory: Path, meta: dict[str, Any]) -> Phrases:
+    settings = meta.get("phrases")
+    if not settings:
+        return Phrases()
+    path = directory / PHRASES
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise W2VError(f"cannot read the phrases {path}: {exc}; {RERUN}") from exc
+    phrases = [_phrase(line, path, number) for number, line in enumerate(lines, start=1)]
+    return Phrases(phrases, settings.get("passes", 0))
+
+
+def _phrase(line: str, path: Path, number: int) -> Phrase:
+    fields = line.split("\t")
+    try:
+        first, second = fields[0].split(" ")
+        if len(fields) != 4 or not first or not second:
+            raise ValueError
+        return Phrase(first, second, int(fields[1]), float(fields[2]), int(fields[3]))
+    except ValueError:
+        raise W2VError(f"{path}, line {number}: expected 'first second<TAB>count<TAB>score"
+                       f"<TAB>pass', got {line!r}; {RERUN}") from None
 
 
 @dataclass(frozen=True)
@@ -126,6 +181,7 @@ class Dataset:
     offsets: np.ndarray
     vocab: Vocab
     meta: dict[str, Any]
+    phrases: Phrases
 
     @property
     def sentences(self) -> int:
@@ -134,6 +190,17 @@ class Dataset:
     @property
     def tokenizer(self) -> Tokenizer:
         return dataset_tokenizer(self.meta)
+
+    def query_token(self, query: str) -> str | None:
+        """The token that `query` stands for here ("New York" -> "new_york" where that phrase was
+        learned), or None if it is not one token: normalized and joined as the corpus was."""
+        return query_token(query, self.tokenizer, self.phrases)
+
+    @property
+    def query_form(self) -> Callable[[str], str | None] | None:
+        """`query_token` as `Vectors(query_form=...)` takes it (None: queries are read as they
+        are)."""
+        return query_form(self.tokenizer, self.phrases)
 
 
 def dataset_tokenizer(meta: dict[str, Any]) -> Tokenizer:
@@ -165,7 +232,7 @@ def open_dataset(path: Path, verify: bool = True) -> Dataset:
     """
     path = Path(path)
     meta = _read_meta(path)
-    for name in (TOKENS, OFFSETS, VOCAB):
+    for name in _data_files(meta):
         if not (path / name).is_file():
             raise W2VError(f"dataset {path} lacks {name}; {RERUN}")
     n_tokens, n_sentences = meta["tokens"], meta["sentences"]
@@ -189,7 +256,7 @@ def open_dataset(path: Path, verify: bool = True) -> Dataset:
     if verify:
         _check_checksums(path, meta)
     dataset_tokenizer(meta)
-    return Dataset(path, tokens, offsets, vocab, meta)
+    return Dataset(path, tokens, offsets, vocab, meta, _load_phrases(path, meta))
 
 
 def find_dataset(path: Path | None, data_root: Path = Path("data")) -> Path:
@@ -230,12 +297,16 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+def _data_files(meta: dict[str, Any]) -> tuple[str, ...]:
+    return (TOKENS, OFFSETS, VOCAB) + ((PHRASES,) if meta.get("phrases") else ())
+
+
 def _check_checksums(path: Path, meta: dict[str, Any]) -> None:
     """The files must be the ones `meta.json` describes: the same bytes as when written."""
     checksums = meta.get("checksums")
     if not isinstance(checksums, dict):
         raise W2VError(f"{path / META} lacks the checksums of the data files; {RERUN}")
-    for name in (TOKENS, OFFSETS, VOCAB):
+    for name in _data_files(meta):
         if sha256_file(path / name) != checksums.get(name):
             raise W2VError(
                 f"dataset file {path / name} does not match its checksum in {META}: it was "

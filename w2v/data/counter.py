@@ -9,7 +9,7 @@ a slice of each at a time. Nothing is dropped: the counts are the ones a dict wo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +24,9 @@ COUNT = np.dtype("<i8")
 # about three times what it merges (a copy, the sort order, the result).
 PENDING_SHARE = 1 / 16
 RUN_SHARE = 1 / 4
+# Spilled runs of one width beyond this many are merged into one on disk, so that the final
+# merge reads a bounded number of files at once.
+MAX_RUNS = 64
 
 Table = tuple[np.ndarray, np.ndarray]  # keys (n, width), counts (n,)
 
@@ -39,14 +42,20 @@ class SpilledRun:
 class KeyCounter:
     """Sum counts of token keys within `memory` bytes, spilling sorted runs into `spill_dir`."""
 
-    def __init__(self, spill_dir: Path, memory: int = DEFAULT_MEMORY) -> None:
+    def __init__(self, spill_dir: Path, memory: int = DEFAULT_MEMORY,
+                 run_share: float = RUN_SHARE) -> None:
+        """`run_share`: the part of `memory` the merged run may grow to before it is spilled.
+        Keys that mostly occur once (pairs of words) gain little from merging in memory and are
+        better spilled as soon as they are merged: `run_share=PENDING_SHARE`."""
         self.spill_dir = Path(spill_dir)
         self.memory = memory
+        self.run_share = run_share
         self.pending: dict[int, list[Table]] = {}
         self.pending_bytes = 0
         self.run: dict[int, Table] = {}
         self.run_bytes = 0
         self.spilled: list[SpilledRun] = []
+        self.files_written = 0
 
     def add(self, tables: dict[int, Table]) -> None:
         """Add counts: {width: (distinct keys, sorted; their counts)}."""
@@ -75,20 +84,35 @@ class KeyCounter:
             self.run[width] = count_rows(*_concatenated(tables))
         self.pending_bytes = 0
         self.run_bytes = sum(_nbytes(table) for table in self.run.values())
-        if self.run_bytes >= self.memory * RUN_SHARE:
+        if self.run_bytes >= self.memory * self.run_share:
             self._spill()
 
     def _spill(self) -> None:
         self.spill_dir.mkdir(parents=True, exist_ok=True)
-        for width, (keys, counts) in self.run.items():
-            stem = self.spill_dir / f"run-{len(self.spilled):05d}-w{width}"
-            run = SpilledRun(stem.with_suffix(".keys"), stem.with_suffix(".counts"), width,
-                             len(keys))
-            keys.astype(KEY, copy=False).tofile(run.keys)
-            counts.astype(COUNT, copy=False).tofile(run.counts)
-            self.spilled.append(run)
+        for width, table in self.run.items():
+            self.spilled.append(self._write_run(width, [table]))
+            runs = [run for run in self.spilled if run.width == width]
+            if len(runs) > MAX_RUNS:
+                merged = self._write_run(width, self._merge_runs(runs))
+                for run in runs:
+                    run.keys.unlink()
+                    run.counts.unlink()
+                    self.spilled.remove(run)
+                self.spilled.append(merged)
         self.run.clear()
         self.run_bytes = 0
+
+    def _write_run(self, width: int, tables: Iterable[Table]) -> SpilledRun:
+        stem = self.spill_dir / f"run-{self.files_written:05d}-w{width}"
+        self.files_written += 1
+        keys_path, counts_path = stem.with_suffix(".keys"), stem.with_suffix(".counts")
+        rows = 0
+        with open(keys_path, "wb") as keys_file, open(counts_path, "wb") as counts_file:
+            for keys, counts in tables:
+                keys.astype(KEY, copy=False).tofile(keys_file)
+                counts.astype(COUNT, copy=False).tofile(counts_file)
+                rows += len(keys)
+        return SpilledRun(keys_path, counts_path, width, rows)
 
     def _merge_runs(self, runs: list[SpilledRun]) -> Iterator[Table]:
         """k-way merge of sorted runs of one width, a slice of each in memory at a time."""

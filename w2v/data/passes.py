@@ -1,9 +1,11 @@
-"""The two passes of `w2v prepare`, one block of text at a time: counting, then encoding.
+"""The passes of `w2v prepare`, one block of text at a time: learning phrases (if asked),
+counting, then encoding.
 
 Blocks come from `Corpus.blocks`; these functions may run in worker processes, so they take
-and return only data that pickles, and this module imports little. Both passes see a block the
+and return only data that pickles, and this module imports little. Every pass sees a block the
 same way: made valid UTF-8, normalized by the tokenizer, split at white space
-(`w2v.data.tokens`), each token read as an integer key; no Python object per token.
+(`w2v.data.tokens`), the phrases learned so far joined (`w2v.data.phrases`), each token read as
+an integer key; no Python object per token.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from w2v.data.counter import Table
+from w2v.data.phrases import Phrases, pair_tables
 from w2v.data.text import valid_utf8
 from w2v.data.tokenizer import Tokenizer
 from w2v.data.tokens import KeyIndex, Tokens, count_rows, split_tokens
@@ -28,18 +31,23 @@ JUDGE_AFTER_BYTES = 1 << 20
 
 @dataclass
 class TextTotals:
-    """How much text was read: bytes, tokens, characters not UTF-8 and NUL bytes."""
+    """How much text was read: bytes, tokens (phrases joined), characters not UTF-8, NUL bytes,
+    and the tokens that are joined phrases with the words they hold."""
 
     nbytes: int = 0
     tokens: int = 0
     replaced: int = 0
     nuls: int = 0
+    phrase_tokens: int = 0
+    phrase_words: int = 0
 
     def add(self, other: TextTotals) -> None:
         self.nbytes += other.nbytes
         self.tokens += other.tokens
         self.replaced += other.replaced
         self.nuls += other.nuls
+        self.phrase_tokens += other.phrase_tokens
+        self.phrase_words += other.phrase_words
 
     def check_is_text(self, name: object, final: bool = False) -> None:
         """Refuse data that is no UTF-8 text, once enough of it has been read."""
@@ -59,10 +67,12 @@ class TextTotals:
 
 @dataclass
 class BlockCounts:
-    """The distinct token keys of a block with their counts ({width: table}), and its totals."""
+    """The distinct token keys of a block with their counts ({width: table}), and its totals;
+    when learning phrases, also its pairs of neighbouring tokens (`w2v.data.phrases`)."""
 
     tables: dict[int, Table] = field(default_factory=dict)
     totals: TextTotals = field(default_factory=TextTotals)
+    pairs: dict[int, Table] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,23 +84,42 @@ class EncodedBlock:
     nbytes: int
 
 
-def read_block(tokenizer: Tokenizer, block: bytes) -> tuple[Tokens, TextTotals]:
+def read_block(
+    tokenizer: Tokenizer, block: bytes, phrases: Phrases | None = None
+) -> tuple[Tokens, TextTotals]:
+    """The tokens of a block, with `phrases` joined."""
     text, replaced = valid_utf8(block)
     tokens = split_tokens(tokenizer.normalize_block(text))
-    return tokens, TextTotals(len(block), len(tokens), replaced, block.count(b"\0"))
+    totals = TextTotals(len(block), len(tokens), replaced, block.count(b"\0"))
+    if phrases is not None:
+        tokens, words = phrases.join(tokens)
+        in_phrases = words[words > 1]
+        totals.tokens, totals.phrase_tokens = len(tokens), len(in_phrases)
+        totals.phrase_words = int(in_phrases.sum())
+    return tokens, totals
 
 
-def count_block(tokenizer: Tokenizer, block: bytes) -> BlockCounts:
-    tokens, totals = read_block(tokenizer, block)
-    tables = {width: count_rows(keys) for width, (keys, _) in tokens.keys().items()}
-    return BlockCounts(tables, totals)
+def count_block(tokenizer: Tokenizer, block: bytes, phrases: Phrases | None = None) -> BlockCounts:
+    tokens, totals = read_block(tokenizer, block, phrases)
+    return BlockCounts(_count_tokens(tokens), totals)
+
+
+def count_block_pairs(tokenizer: Tokenizer, phrases: Phrases, block: bytes) -> BlockCounts:
+    """Tokens and pairs of neighbouring tokens, with the `phrases` learned so far joined."""
+    tokens, totals = read_block(tokenizer, block, phrases)
+    return BlockCounts(_count_tokens(tokens), totals, pair_tables(tokens))
+
+
+def _count_tokens(tokens: Tokens) -> dict[int, Table]:
+    return {width: count_rows(keys) for width, (keys, _) in tokens.keys().items()}
 
 
 class Encoder:
     """Turns blocks into vocabulary ids; pickles small, to be sent to worker processes."""
 
-    def __init__(self, vocab: Vocab, tokenizer: Tokenizer) -> None:
+    def __init__(self, vocab: Vocab, tokenizer: Tokenizer, phrases: Phrases | None = None) -> None:
         self.tokenizer = tokenizer
+        self.phrases = phrases
         words = split_tokens("\n".join(vocab.words).encode("utf-8"))
         if len(words) != len(vocab):
             raise ValueError("a vocabulary word is not a single token")
@@ -99,7 +128,7 @@ class Encoder:
         }
 
     def __call__(self, block: bytes) -> EncodedBlock:
-        tokens, _ = read_block(self.tokenizer, block)
+        tokens, _ = read_block(self.tokenizer, block, self.phrases)
         ids = np.full(len(tokens), -1, dtype=np.int32)
         for width, (keys, where) in tokens.keys().items():
             if width in self.index:

@@ -1,10 +1,13 @@
 """`w2v prepare`: turn a corpus into a dataset (layout in `w2v.data.corpus`).
 
 The text is streamed twice in blocks: the first pass counts words to build the vocabulary,
-the second encodes each block and appends it to the dataset files. Memory is bounded by the
-block size, the counting budget (`count_memory`: counts beyond it are spilled to sorted runs
-on disk, inside the dataset's temporary directory) and the vocabulary, not by the corpus or the
-number of distinct strings in it. Worker processes count and encode the blocks; the results are
+the second encodes each block and appends it to the dataset files. Learning phrases
+(`w2v.data.phrases`) adds one pass before them per phrase pass, each counting words and pairs
+of neighbours in text joined by the passes before; then the blocks end at line ends, so that
+no pair is cut in two. Memory is bounded by the block size, the counting budget
+(`count_memory`: counts beyond it are spilled to sorted runs on disk, inside the dataset's
+temporary directory), the vocabulary and the phrases, not by the corpus or the number of
+distinct strings or pairs in it. Worker processes count and encode the blocks; the results are
 used in input order, so the dataset is the same for any number of workers.
 """
 
@@ -22,10 +25,11 @@ from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
-from w2v.data.corpus import OFFSETS, TOKENS, VOCAB, DatasetWriter, write_meta
+from w2v.data.corpus import OFFSETS, TOKENS, VOCAB, DatasetWriter, write_meta, write_phrases
 from w2v.data.counter import DEFAULT_MEMORY, KeyCounter, WordCounts, select_words
 from w2v.data.download import fetch
-from w2v.data.passes import Encoder, TextTotals, count_block
+from w2v.data.passes import Encoder, TextTotals, count_block, count_block_pairs
+from w2v.data.phrases import NO_PHRASES, PhraseCounter, Phrases, PhraseSettings
 from w2v.data.pool import available_cpus, check_workers, ordered_map
 from w2v.data.ptb import ptb_train, ptb_url
 from w2v.data.target import check_name, dataset_dir
@@ -55,6 +59,9 @@ class PrepareSummary:
     mb_per_s: float
     distinct_words: int = 0
     hint: str | None = None  # a note when whitespace-split text looks raw
+    phrases: int | None = None  # phrases learned, None when not asked for
+    phrase_tokens: int = 0  # tokens of the text that are joined phrases
+    phrase_words: int = 0  # the words they replaced
 
     def line(self) -> str:
         replaced = (
@@ -62,10 +69,16 @@ class PrepareSummary:
             if self.replaced_characters
             else ""
         )
+        phrases = (
+            f", {self.phrases:,} phrases learned, {self.phrase_tokens:,} phrase tokens replacing "
+            f"{self.phrase_words:,} words"
+            if self.phrases is not None
+            else ""
+        )
         return (
             f"{self.name}: {self.sentences:,} sentences, {self.tokens:,} tokens, "
             f"vocabulary {self.vocab_size:,}, {self.dropped_share:.1%} of tokens dropped"
-            f"{replaced}, {self.mb_per_s:.1f} MB/s"
+            f"{phrases}{replaced}, {self.mb_per_s:.1f} MB/s"
         )
 
 
@@ -80,6 +93,7 @@ def prepare(
     max_vocab: int | None = None,
     workers: int | None = None,
     count_memory: int = DEFAULT_MEMORY,
+    phrases: PhraseSettings = NO_PHRASES,
     progress: bool = True,
 ) -> PrepareSummary:
     """Build the dataset `<data_dir>/<name>` from `source`: files, folders, URLs, or None for PTB.
@@ -87,7 +101,8 @@ def prepare(
     Several sources (or a folder) are read as one corpus, in order. A URL is first downloaded
     to `<data_dir>/downloads/`. `name` defaults to the first source's name. `tokenizer`
     ("whitespace" or "words", see `w2v.data.tokenizer`) and `lowercase` set how text becomes
-    words. Counting uses about `count_memory` bytes and spills to disk beyond it. `workers`
+    words. `phrases` says whether and how phrases are learned and joined (by default they are
+    not). Counting uses about `count_memory` bytes and spills to disk beyond it. `workers`
     processes read the text (default: one per available core; 1 works in this process); they
     are started afresh (multiprocessing's "spawn"), so a script that calls this needs the
     usual `if __name__ == "__main__":` guard.
@@ -105,8 +120,12 @@ def prepare(
     workers = workers if corpus.stored_size >= PARALLEL_MIN_BYTES else 1
     start = time.perf_counter()
     with dataset_dir(data_dir, name, corpus.sources) as tmp:
+        joiner = None
+        if phrases.passes:
+            joiner = _learn_phrases(corpus, tokenizer, phrases, workers, tmp / "counts",
+                                    count_memory, progress)
         totals, words = _count_words(
-            corpus, tokenizer, workers, KeyCounter(tmp / "counts", count_memory),
+            corpus, tokenizer, joiner, workers, KeyCounter(tmp / "counts", count_memory),
             min_count, max_vocab, progress,
         )
         if totals.tokens == 0:
@@ -114,8 +133,14 @@ def prepare(
         assert words.commonest is not None
         vocab = Vocab.of_kept(words.kept, min_count, max_vocab, words.commonest)
         shutil.rmtree(tmp / "counts", ignore_errors=True)
-        encoder = Encoder(vocab, tokenizer)
+        encoder = Encoder(vocab, tokenizer, joiner)
         sentences, tokens = _write_data(tmp, corpus, vocab, encoder, workers, progress)
+        phrases_meta = None
+        if joiner is not None:
+            write_phrases(tmp, joiner)
+            phrases_meta = {**phrases.to_dict(), "learned": len(joiner),
+                            "phrase_tokens": totals.phrase_tokens,
+                            "phrase_words": totals.phrase_words}
         write_meta(
             tmp,
             {
@@ -124,6 +149,7 @@ def prepare(
                 "sources": sources or [label],
                 "files": len(corpus.files),
                 "tokenizer": tokenizer.to_dict(),
+                "phrases": phrases_meta,
                 "sentences": sentences,
                 "tokens": tokens,
                 "raw_tokens": totals.tokens,
@@ -153,22 +179,55 @@ def prepare(
         mb_per_s=totals.nbytes / 1e6 / seconds,
         distinct_words=words.distinct,
         hint=hint,
+        phrases=None if joiner is None else len(joiner),
+        phrase_tokens=totals.phrase_tokens,
+        phrase_words=totals.phrase_words,
     )
+
+
+def _learn_phrases(
+    corpus: Corpus,
+    tokenizer: Tokenizer,
+    settings: PhraseSettings,
+    workers: int,
+    spill_dir: Path,
+    count_memory: int,
+    progress: bool,
+) -> Phrases:
+    """The phrase passes: each counts words and pairs in the text joined by the ones before."""
+    phrases = Phrases()
+    for number in range(1, settings.passes + 1):
+        counter = PhraseCounter(spill_dir, count_memory)
+        totals = TextTotals()
+        task = partial(count_block_pairs, tokenizer, phrases)
+        with _bar(corpus, f"phrases {number}/{settings.passes}", progress) as bar:
+            for counts in ordered_map(task, corpus.blocks(whole_lines=True), workers):
+                counter.add(counts.tables, counts.pairs, counts.totals.tokens)
+                totals.add(counts.totals)
+                totals.check_is_text(corpus)
+                bar.update(counts.totals.nbytes)
+        totals.check_is_text(corpus, final=True)
+        phrases = phrases.then(counter.learn(settings, number))
+        shutil.rmtree(spill_dir, ignore_errors=True)
+    return phrases
 
 
 def _count_words(
     corpus: Corpus,
     tokenizer: Tokenizer,
+    phrases: Phrases | None,
     workers: int,
     counter: KeyCounter,
     min_count: int,
     max_vocab: int | None,
     progress: bool,
 ) -> tuple[TextTotals, WordCounts]:
-    """First pass: how often each token occurs; the words that make the vocabulary."""
+    """The counting pass: how often each token occurs; the words that make the vocabulary."""
     totals = TextTotals()
+    blocks = corpus.blocks(whole_lines=phrases is not None)
     with _bar(corpus, "counting", progress) as bar:
-        for counts in ordered_map(partial(count_block, tokenizer), corpus.blocks(), workers):
+        for counts in ordered_map(partial(count_block, tokenizer, phrases=phrases), blocks,
+                                  workers):
             counter.add(counts.tables)
             totals.add(counts.totals)
             totals.check_is_text(corpus)
@@ -184,8 +243,9 @@ def _write_data(
     """Write the token, offset and vocabulary files; return the sentence and token counts."""
     with open(directory / TOKENS, "wb") as tokens, open(directory / OFFSETS, "wb") as offsets:
         writer = DatasetWriter(tokens, offsets)
+        blocks = corpus.blocks(whole_lines=encoder.phrases is not None)
         with _bar(corpus, "encoding", progress) as bar:
-            for block in ordered_map(encoder, corpus.blocks(), workers):
+            for block in ordered_map(encoder, blocks, workers):
                 writer.write(block.ids, block.line_lengths)
                 bar.update(block.nbytes)
         writer.finish()

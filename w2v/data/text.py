@@ -130,7 +130,13 @@ class Corpus:
         """Bytes on disk: the size of the text or, for compressed files, a lower bound of it."""
         return sum(file.path.stat().st_size for file in self.files)
 
-    def blocks(self, chunk_bytes: int | None = None) -> Iterator[bytes]:
+    def blocks(self, chunk_bytes: int | None = None, whole_lines: bool = False) -> Iterator[bytes]:
+        """The text in blocks that end at white space; with `whole_lines`, at a line end, unless
+        a line runs over a whole block: such a line is cut where the block ends."""
+        blocks = self._blocks(chunk_bytes)
+        return _cut_at_line_ends(blocks) if whole_lines else blocks
+
+    def _blocks(self, chunk_bytes: int | None) -> Iterator[bytes]:
         for file in self.files:
             last = b"\n"
             for block in file.blocks(chunk_bytes):
@@ -243,6 +249,20 @@ def _cut_at_whitespace(chunks: Iterable[bytes]) -> Iterator[bytes]:
         cut = max(map(data.rfind, WHITESPACE)) + 1
         if cut == 0 and len(data) > MAX_WORD_BYTES:
             raise W2VError(f"found {len(data):,} bytes without white space: not a text corpus")
+        pending = data[cut:]
+        if cut:
+            yield data[:cut]
+    if pending:
+        yield pending
+
+
+def _cut_at_line_ends(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for block in blocks:
+        data = pending + block
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and data[-1:].isspace():  # a line longer than a block: cut at its end
+            cut = len(data)
         pending = data[cut:]
         if cut:
             yield data[:cut]

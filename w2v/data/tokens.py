@@ -43,22 +43,30 @@ class Tokens:
 
     def keys(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """{width: (keys, positions)}: the key of every token, grouped by width in words."""
-        widths = (self.lengths >> 3) + 1
-        # Every 8-byte window of the block as a uint64, read at any byte offset.
-        windows = np.ndarray((len(self.buffer) - 7,), dtype=KEY, buffer=self.buffer, strides=(1,))
-        present = np.unique(widths).tolist()
-        groups = {}
-        for width in present:
-            where = np.arange(len(widths)) if len(present) == 1 else np.flatnonzero(widths == width)
-            starts, lengths = self.starts[where], self.lengths[where]
-            keys = np.empty((len(where), width), dtype=KEY)
-            if width > 1:
-                keys[:, :-1] = windows[starts[:, None] + 8 * np.arange(width - 1)]
-            rest = (lengths & 7).astype(KEY)
-            last = windows[starts + 8 * (width - 1)] & _LOW_BYTES[rest]
-            keys[:, width - 1] = last | (rest << np.uint64(56))
-            groups[width] = (keys, where)
-        return groups
+        return span_keys(self.buffer, self.starts, self.lengths)
+
+
+def span_keys(
+    buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{width: (keys, positions)}: the key of the bytes `buffer[start : start + length]` of each
+    span, grouped by width. `buffer` holds 8 zero bytes after its last span."""
+    widths = (lengths >> 3) + 1
+    # Every 8-byte window of the buffer as a uint64, read at any byte offset.
+    windows = np.ndarray((len(buffer) - 7,), dtype=KEY, buffer=buffer, strides=(1,))
+    present = np.unique(widths).tolist()
+    groups = {}
+    for width in present:
+        where = np.arange(len(widths)) if len(present) == 1 else np.flatnonzero(widths == width)
+        span_starts, span_lengths = starts[where], lengths[where]
+        keys = np.empty((len(where), width), dtype=KEY)
+        if width > 1:
+            keys[:, :-1] = windows[span_starts[:, None] + 8 * np.arange(width - 1)]
+        rest = (span_lengths & 7).astype(KEY)
+        last = windows[span_starts + 8 * (width - 1)] & _LOW_BYTES[rest]
+        keys[:, width - 1] = last | (rest << np.uint64(56))
+        groups[width] = (keys, where)
+    return groups
 
 
 def split_tokens(block: bytes) -> Tokens:
@@ -105,10 +113,24 @@ def key_bytes(keys: np.ndarray) -> list[bytes]:
 
 
 def sort_rows(keys: np.ndarray) -> np.ndarray:
-    """The order that sorts the rows of `keys`, stable."""
-    if keys.shape[1] == 1:
-        return np.argsort(keys[:, 0], kind="stable")
-    return np.lexsort(keys.T[::-1])
+    """The order that sorts the rows of `keys`, stable.
+
+    Rows are first sorted by column 0 alone (a stable sort, which merges already sorted runs in
+    about linear time); only the rows that tie there are sorted by all columns.
+    """
+    order = np.argsort(keys[:, 0], kind="stable")
+    if keys.shape[1] == 1 or len(keys) < 2:
+        return order
+    first = keys[order, 0]
+    same = first[1:] == first[:-1]
+    tied = np.zeros(len(keys), dtype=bool)
+    tied[1:] = same
+    tied[:-1] |= same
+    where = np.flatnonzero(tied)
+    if len(where):
+        rows = order[where]
+        order[where] = rows[np.lexsort(keys[rows].T[::-1])]
+    return order
 
 
 def count_rows(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +151,9 @@ def count_rows(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.n
         del order
     new = np.empty(len(keys), dtype=bool)
     new[0] = True
-    np.any(keys[1:] != keys[:-1], axis=1, out=new[1:])
+    np.not_equal(keys[1:, 0], keys[:-1, 0], out=new[1:])
+    for column in range(1, keys.shape[1]):  # column by column: no (n, width) temporary
+        new[1:] |= keys[1:, column] != keys[:-1, column]
     firsts = np.flatnonzero(new)
     del new
     if counts is None:
