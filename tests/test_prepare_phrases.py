@@ -196,3 +196,23 @@ def test_the_api_learns_phrases_and_joins_queries(tmp_path: Path,
     assert query_form(Tokenizer("whitespace"), Phrases()) is None
     with pytest.raises(W2VError, match="--phrase-threshold applies only to learning phrases"):
         w2v.prepare(corpus[0], data_dir=tmp_path / "other", phrase_threshold=0.3)
+
+
+def test_a_run_answers_a_phrase_query_as_its_dataset_joined_it(
+        tmp_path: Path, corpus: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+    from cli_support import w2v as w2v_cli
+
+    import w2v
+
+    data = w2v.prepare(corpus[0], data_dir=tmp_path / "data", min_count=1, workers=1,
+                       phrases=1, phrase_scoring="npmi", phrase_threshold=0.3,
+                       phrase_min_count=3, progress=False)
+    run = w2v.train(data, run_dir=tmp_path / "run", dim=8, epochs=1, batch_size=256,
+                    progress=False)
+    vectors = Vectors.load(tmp_path / "run")
+    assert np.array_equal(vectors["new york"], vectors["new_york"])
+    assert "w1 w2" not in vectors and "new york" in run.vectors
+    result = w2v_cli(capsys, "neighbors", "new york", "--run", tmp_path / "run", "-k", "3")
+    assert result.code == 0, result.err
+    assert [line.split()[0] for line in result.out.splitlines()[1:]] == \
+        [word for word, _ in vectors.most_similar("new_york", topn=3)]

@@ -213,13 +213,14 @@ class RunFacts:
     threads: int
     init: dict[str, Any] | None = None
     tokenizer: dict[str, Any] | None = None  # the dataset's: queries are read the same way
+    phrases: int = 0  # phrases the dataset learned: queries of several words are joined
 
     @classmethod
     def of(cls, data: Dataset, config: TrainConfig, processes: int, threads: int,
            init: dict[str, Any] | None = None) -> RunFacts:
         return cls(str(Path(data.path).resolve()), data.meta.get("source"), len(data.vocab),
                    vocab_digest(data.vocab.words), config.dim, processes, threads, init,
-                   data.tokenizer.to_dict())
+                   data.tokenizer.to_dict(), len(data.phrases))
 
 
 @dataclass
@@ -324,7 +325,7 @@ class RunWriter:
             "format": RUN_FORMAT, "version": RUN_VERSION, "status": status, "pid": os.getpid(),
             "dataset": f.dataset, "corpus": f.corpus, "vocab_size": f.vocab_size,
             "vocab_digest": f.vocab_digest, "dim": f.dim, "init": f.init,
-            "tokenizer": f.tokenizer,
+            "tokenizer": f.tokenizer, "phrases": f.phrases,
             "epochs_done": position.epoch, "device": result.device,
             "processes": f.processes, "threads": f.threads,
             "seconds": round(result.seconds, 3), "words": position.words,
@@ -568,15 +569,18 @@ def read_run_subwords(run: Path, vocab_size: int) -> SubwordTable | None:
 
 
 def read_run_query_form(run_dir: str | os.PathLike[str]) -> Callable[[str], str | None] | None:
-    """How a query word becomes a word of the run's vocabulary: its dataset's tokenizer (None
-    where that leaves words as they are, or the run does not say)."""
+    """How a query becomes a word of the run's vocabulary, as its dataset read its text:
+    tokenized, and joined into a phrase where the dataset learned phrases (None where queries
+    are read as they are, or the run does not say)."""
+    from w2v.data.phrases import vocabulary_query_form
     from w2v.data.tokenizer import Tokenizer
 
     try:
-        tokenizer = Tokenizer.from_dict(read_info(Path(run_dir)).get("tokenizer"))
+        info = read_info(Path(run_dir))
+        tokenizer = Tokenizer.from_dict(info.get("tokenizer"))
     except W2VError:
         return None  # no run.json w2v can read: queries are taken as they are
-    return tokenizer.normalize_word if tokenizer.changes_text else None
+    return vocabulary_query_form(tokenizer, bool(info.get("phrases")))
 
 
 def read_run_table(run_dir: str | os.PathLike[str], table: Table) -> np.ndarray:

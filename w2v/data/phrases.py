@@ -168,6 +168,24 @@ def query_form(tokenizer: Tokenizer, phrases: Phrases) -> Callable[[str], str | 
     return tokenizer.normalize_word if tokenizer.changes_text else None
 
 
+def vocabulary_query_form(tokenizer: Tokenizer,
+                          joined: bool) -> Callable[[str], str | None] | None:
+    """How a query becomes a token of a vocabulary trained on a dataset prepared with
+    `tokenizer` and, where `joined`, phrases (a run keeps the vocabulary, not the phrase table):
+    normalized by the tokenizer, and several words joined as their phrase token is ("New York"
+    -> new_york), which the vocabulary then has or not. None: queries are read as they are."""
+    if not joined and not tokenizer.changes_text:
+        return None
+
+    def query(text: str) -> str | None:
+        words = tokenizer.normalize(text).split()
+        if len(words) > 1 and not joined:
+            return None
+        return JOINER.join(words) or None
+
+    return query
+
+
 def spaced(tokens: Tokens) -> Tokens:
     """The tokens, with neighbours on a line one space apart: as they are if they already are
     (text from the `words` tokenizer, or tokenized with single spaces), else `compact`."""
