@@ -41,6 +41,15 @@ def check_run(run_dir: Path, corpus_tokens: int) -> None:
     assert len(digests) == 2 and digests[0] == digests[1]  # the ranks ended with equal tables
     assert info["words"] == 3 * corpus_tokens  # words counted over both ranks
     assert np.load(run_dir / "vectors.npy").shape[1] == 16
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    sync = info["sync"]
+    assert 0 < sync["syncs"] <= len(logged) and 0 < sync["share"] < 1  # this session's syncs
+    assert all(0 < m["sync_rows"] <= 2 * info["vocab_size"] for m in logged)
+    # one byte per row of each table for the union of the rows, then 16 floats per synced row
+    assert all(m["sync_bytes"] == 2 * info["vocab_size"] + 64 * m["sync_rows"] + 40 for m in logged)
+    shown = subprocess.run([sys.executable, "-m", "w2v", "info", "--run", str(run_dir)], env=ENV,
+                           capture_output=True, text=True, check=True).stdout
+    assert f"sync         2 processes, {sync['syncs']} syncs of" in shown
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "checkpoint.pt", "config.json", "metrics.jsonl", "run.json", "vectors.npy", "vocab.tsv"]
 
@@ -55,6 +64,9 @@ def test_nproc_two_writes_one_run_with_equal_tables(workdir: Path) -> None:
     assert done.stdout.count("\n") == 1 and "device cpu x 2" in done.stdout
     assert [p.name for p in (workdir / "runs").iterdir()] == ["topics"]
     check_run(workdir / "runs" / "topics", corpus_tokens(workdir))
+    info = json.loads((workdir / "runs" / "topics" / "run.json").read_text())
+    assert info["sync"]["syncs"] == len((workdir / "runs" / "topics" / "metrics.jsonl")
+                                        .read_text().splitlines())
 
 
 def test_torchrun_form(workdir: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +22,9 @@ class NegativeSamplingModel(nn.Module):
     # CPU, operations on views that copy nothing do. The trainer sets this for its device;
     # SkipGram reads it (CBOW's context side is already one embedding bag).
     gather_contexts: bool = False
+    # Where set, told the rows of every update before it is applied, as (table name, row ids):
+    # several processes then sync only the rows that changed.
+    before_update: Callable[[str, Tensor], None] | None = None
 
     def word_vectors(self) -> Tensor:
         raise NotImplementedError
@@ -44,12 +47,16 @@ class NegativeSamplingModel(nn.Module):
     def apply_center(self, steps: Sequence[Gradients]) -> None:
         for step in steps:
             for rows, update in zip(step.center_ids, step.center_update, strict=True):
+                if self.before_update is not None:
+                    self.before_update("center", rows)
                 self.center.weight.index_add_(0, rows, update)
 
     @torch.no_grad()
     def apply_context(self, steps: Sequence[Gradients]) -> None:
         for step in steps:
             for rows, update in zip(step.context_ids, step.context_update, strict=True):
+                if self.before_update is not None:
+                    self.before_update("context", rows)
                 self.context.weight.index_add_(0, rows, update)
 
 

@@ -5,8 +5,10 @@ Layout (format "w2v-run", version 1):
     vocab.tsv       word<TAB>count, line i is word id i (copied from the dataset)
     config.json     the resolved TrainConfig
     metrics.jsonl   one JSON object per logged step: step, epoch, words, loss, lr, words_per_s, seconds
+                    (on several processes also sync_rows, sync_bytes and sync_share)
     checkpoint.pt   both tables and the position in training, for --resume
-    run.json        what the run is: dataset, device, times, speeds, final loss, status
+    run.json        what the run is: dataset, device, times, speeds, final loss, status, and on
+                    several processes what their syncs moved and took
     loss.png        the training loss (and evaluation scores), drawn by `w2v plot`
     words.png       a 2-D map of word vectors, drawn by `w2v plot`
 """
@@ -79,6 +81,7 @@ def describe_run(run: Path) -> str:
         (f"time         {info['seconds']:.1f} s, {info['words_per_s']:,} words/s, "
         f"{info['centers_per_s']:,} centers/s"),
         f"final loss   {info['final_loss']}",
+        *_sync_lines(info),
         "config       " + ", ".join(f"{k}={v}" for k, v in config.items()),
     ]
     for name, scores in (info.get("eval") or {}).items():
@@ -89,3 +92,14 @@ def describe_run(run: Path) -> str:
         lines.append(f"eval         {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float)
                                                           else f"{k}={v}" for k, v in shown.items()))
     return "\n".join(lines)
+
+
+def _sync_lines(info: dict[str, Any]) -> list[str]:
+    """How the processes of a run kept their tables in step, and what it cost."""
+    sync = info.get("sync")
+    if not sync:
+        return []
+    mb = 2**20
+    return [(f"sync         {info['processes']} processes, {sync['syncs']:,} syncs of "
+             f"{sync['bytes_per_sync'] / mb:.1f} MB (whole tables: {sync['dense_bytes'] / mb:.1f} "
+             f"MB), {sync['seconds']:.1f} s, {sync['share']:.1%} of the time")]

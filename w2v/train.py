@@ -174,8 +174,11 @@ class Trainer:
         self._pending = _Pending()
         self._stop_signal: int | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._table_sync = TableSync([model.center.weight.data, model.context.weight.data]) \
-            if cluster.distributed else None
+        self.table_sync = None
+        if cluster.distributed:  # several processes: sync the rows the updates touch
+            self.table_sync = TableSync({"center": model.center.weight.data,
+                                         "context": model.context.weight.data})
+            self.model.before_update = self.table_sync.before_update
 
     def _shard(self) -> tuple[Batcher, int]:
         """This rank's part of the corpus, cut into as many chunks as every other rank's."""
@@ -270,9 +273,8 @@ class Trainer:
         counters = torch.tensor([p.words, p.centers, float(p.loss), float(p.count),
                                  float(self._stop_signal is not None)],
                                 dtype=torch.float64, device=self.device)
-        if self._table_sync is not None:
-            counters = self._table_sync(counters)
-        words, centers, loss_sum, count, stop = counters.tolist()
+        synced = counters.tolist() if self.table_sync is None else self.table_sync(counters)
+        words, centers, loss_sum, count, stop = synced
         self._pending = _Pending()
         pos.words += round(words)
         pos.centers += round(centers)
@@ -334,6 +336,8 @@ class Trainer:
                   "loss": round(loss, 6), "lr": lr,
                   "words_per_s": round(pos.words / max(pos.seconds, 1e-9)),
                   "seconds": round(pos.seconds, 3)}
+        if self.table_sync is not None:
+            record.update(self.table_sync.log_fields())
         metrics.write(json.dumps(record) + "\n")
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", refresh=False)
 
@@ -477,6 +481,7 @@ class Trainer:
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "eval": self.scores,
             "table_digests": digests,
+            "sync": None if self.table_sync is None else self.table_sync.summary(),
         }
         with atomic_path(self.run_dir / "run.json") as tmp:
             tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
