@@ -45,8 +45,8 @@ def check_run(run_dir: Path, corpus_tokens: int) -> None:
     sync = info["sync"]
     assert 0 < sync["syncs"] <= len(logged) and 0 < sync["share"] < 1  # this session's syncs
     assert all(0 < m["sync_rows"] <= 2 * info["vocab_size"] for m in logged)
-    # one byte per row of each table for the union of the rows, then 16 floats per synced row
-    assert all(m["sync_bytes"] == 2 * info["vocab_size"] + 64 * m["sync_rows"] + 40 for m in logged)
+    # at most a row id and 16 floats per row synced, and the counters of both ranks
+    assert all(0 < m["sync_bytes"] <= (8 + 16 * 4) * m["sync_rows"] + 2 * 7 * 8 for m in logged)
     shown = subprocess.run([sys.executable, "-m", "w2v", "info", "--run", str(run_dir)], env=ENV,
                            capture_output=True, text=True, check=True).stdout
     assert f"sync         2 processes, {sync['syncs']} syncs of" in shown

@@ -94,8 +94,9 @@ class CheckedSync(TableSync):
 
     def __call__(self, counters: torch.Tensor) -> list[float]:
         expected = dense_sync(self.tables, self.anchors)
-        ranks_per_row = self._flags.to(torch.int32)
-        dist.all_reduce(ranks_per_row)
+        ranks_per_row = torch.cat([(t != self.anchors[n]).any(1) for n, t in self.tables.items()])
+        ranks_per_row = ranks_per_row.to(torch.int32)
+        dist.all_reduce(ranks_per_row)  # how many ranks changed each row
         summed = super().__call__(counters)
         self.records.append({
             "equal": all(torch.equal(t, expected[n]) for n, t in self.tables.items()),

@@ -82,90 +82,104 @@ class TableSync:
     """Adds up every rank's changes to the tables since the last sync, on every rank, moving only
     the rows that some rank changed.
 
-    Before a rank changes rows, it flags them and keeps their values (`before_update`). At a sync
-    the ranks take the union of their flags (an all-reduce of one byte per row, max), then
-    all-reduce the changes of the flagged rows only: the traffic grows with the rows touched
-    between syncs, not with the vocabulary. A row that no rank flagged holds the same value on
-    every rank already. A flagged row ends as (its value at the last sync) + (the sum of every
-    rank's change): the arithmetic of all-reducing whole tables, so all ranks end a sync with the
-    same tables, bit for bit.
+    Before a rank first changes a row after a sync, it keeps the row's value (`before_update`).
+    At a sync each rank sends the rows it changed, as (row ids, value now - value kept), to every
+    other rank; every rank then adds all ranks' changes up in rank order and sets each changed
+    row to (its value at the last sync) + (the sum). The traffic grows with the rows changed
+    between syncs, not with the vocabulary; a row that no rank changed holds the same value on
+    every rank already. All ranks compute the same sums in the same order, so they end a sync
+    with the same tables, bit for bit; on two ranks the result is also bit for bit what
+    all-reducing the change of every row of the whole tables gives.
     """
 
     def __init__(self, tables: dict[str, torch.Tensor], keep_all: bool | None = None) -> None:
         self.tables = tables
         first = next(iter(tables.values()))
         # Picking out the rows not kept yet needs their count on the host: on a GPU that would
-        # wait for the device at every step, so there the rows of every update are kept (the
-        # earliest value of a row counts). keep_all chooses either way on any device.
+        # wait for the device at every step, so there the rows of every update are kept and the
+        # earliest value of a row counts. keep_all chooses either way on any device.
         self.keep_all = first.is_cuda if keep_all is None else keep_all
-        sizes = [len(t) for t in tables.values()]
-        # all tables' flags in one buffer, so that one all-reduce takes their union
-        self._flags = torch.zeros(sum(sizes), dtype=torch.uint8, device=first.device)
-        self.flags = dict(zip(tables, self._flags.split(sizes), strict=True))
-        # per table, (rows, their values before an update), in the order the updates came
-        self._kept: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in tables}
-        self._kept_rows = dict.fromkeys(tables, 0)
-        # reused from sync to sync: buffers this large would be fresh, page-faulting memory
-        self._buffer = torch.empty(0, first.shape[1], dtype=first.dtype, device=first.device)
+        self.flags = {name: torch.zeros(len(t), dtype=torch.uint8, device=t.device)
+                      for name, t in tables.items()}
+        self.kept = {name: KeptRows(t) for name, t in tables.items()}
         self.totals = SyncTotals(started=time.perf_counter())
 
     def before_update(self, table: str, rows: torch.Tensor) -> None:
-        """`rows` of `table` are about to change: flag them and keep their values."""
-        flags, weights = self.flags[table], self.tables[table]
+        """`rows` of `table` are about to change: keep the values of those not kept yet."""
         if not self.keep_all:
-            rows = rows[flags[rows] == 0]
-        flags[rows] = 1
-        self._kept[table].append((rows, weights.index_select(0, rows)))
-        self._kept_rows[table] += len(rows)
-        if self._kept_rows[table] > len(weights):  # never keep more than a table's worth
-            self._compact(table)
-
-    def _compact(self, table: str) -> None:
-        """Keep each flagged row once, with its earliest kept value."""
-        values = self.tables[table].clone()
-        for rows, kept in reversed(self._kept[table]):
-            values.index_copy_(0, rows, kept)
-        flagged = self.flags[table].nonzero().squeeze(1)
-        self._kept[table] = [(flagged, values[flagged])]
-        self._kept_rows[table] = len(flagged)
+            flags = self.flags[table]
+            rows = rows[flags[rows] == 0].unique()
+            flags[rows] = 1
+        self.kept[table].add(rows, self.tables[table])
 
     def __call__(self, counters: torch.Tensor) -> list[float]:
         """Sync the tables; return the counters summed over ranks."""
         begin = time.perf_counter()
-        counted = dist.all_reduce(counters, async_op=True)
-        dist.all_reduce(self._flags, op=dist.ReduceOp.MAX)
-        rows = {name: flags.nonzero().squeeze(1) for name, flags in self.flags.items()}
-        self._flags.zero_()
-        changes, bases = self._buffers(sum(len(r) for r in rows.values()))
-        for (name, r), current, base in zip(rows.items(), *self._by_table(rows, changes, bases),
-                                            strict=True):
-            torch.index_select(self.tables[name], 0, r, out=current)
-            base.copy_(current)  # a row this rank did not change is as it was at the last sync
-            for kept_rows, kept in reversed(self._kept[name]):  # the earliest value lands last
-                base.index_copy_(0, torch.searchsorted(r, kept_rows), kept)
-            self._kept[name].clear()
-            self._kept_rows[name] = 0
-        dist.all_reduce(changes.sub_(bases))
-        synced = bases.add_(changes)
-        for (name, r), new in zip(rows.items(), self._by_table(rows, synced)[0], strict=True):
-            self.tables[name].index_copy_(0, r, new)
-        counted.wait()
-        summed = counters.tolist()  # waits for the device, so the time below is the sync's
-        self.totals.add(len(changes), _nbytes(self._flags) + _nbytes(changes) + _nbytes(counters),
+        rank, world = dist.get_rank(), dist.get_world_size()
+        own = {}  # per table: (row ids, change since the last sync) of the rows this rank changed
+        for name, table in self.tables.items():
+            ids, kept = self.kept[name].take(unique=not self.keep_all)
+            own[name] = (ids, kept, table.index_select(0, ids).sub_(kept))
+        head = torch.cat([counters, counters.new_tensor([len(ids) for ids, _, _ in own.values()])])
+        heads = [torch.empty_like(head) for _ in range(world)]
+        dist.all_gather(heads, head)
+        sizes = [[int(n) for n in h[len(counters):].tolist()] for h in heads]
+        received = self._exchange({name: (ids, change) for name, (ids, _, change) in own.items()},
+                                  sizes, rank)
+        rows_synced = 0
+        for t, (name, table) in enumerate(self.tables.items()):
+            ids, kept, _ = own[name]
+            changes = received[t]
+            rows = self._union(name, [i for i, _ in changes])
+            summed = table.new_zeros(len(rows), table.shape[1])
+            for i, change in changes:  # rank order: the same sums, bit for bit, on every rank
+                summed.index_add_(0, torch.searchsorted(rows, i), change)
+            table.index_copy_(0, ids, kept)  # back to the values of the last sync
+            table.index_add_(0, rows, summed)
+            rows_synced += len(rows)
+        sent = sum(_nbytes(ids) + _nbytes(change) for ids, _, change in own.values())
+        self.totals.add(rows_synced, (world - 1) * sent + _nbytes(head) * world,
                         time.perf_counter() - begin)
-        return summed
+        return torch.stack(heads)[:, :len(counters)].sum(0).tolist()
 
-    def _buffers(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Two [n, dim] buffers, from storage kept for the next sync."""
-        if self._buffer.shape[0] < 2 * n:
-            self._buffer = self._buffer.new_empty(2 * n + n // 2, self._buffer.shape[1])
-        return self._buffer[:n], self._buffer[n:2 * n]
+    def _exchange(self, own: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: list[list[int]],
+                  rank: int) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Send this rank's (ids, changes) to every other rank; per table, every rank's, in rank
+        order."""
+        ops, received = [], []
+        for t, (ids, change) in enumerate(own.values()):
+            per_rank = []
+            for peer, peer_sizes in enumerate(sizes):
+                if peer == rank:
+                    per_rank.append((ids, change))
+                    continue
+                n = peer_sizes[t]
+                theirs = (ids.new_empty(n), change.new_empty(n, change.shape[1]))
+                per_rank.append(theirs)
+                for tag, (mine, buffer) in enumerate(zip((ids, change), theirs, strict=True)):
+                    if len(mine):
+                        ops.append(dist.P2POp(dist.isend, mine, peer, tag=2 * t + tag))
+                    if n:
+                        ops.append(dist.P2POp(dist.irecv, buffer, peer, tag=2 * t + tag))
+            received.append(per_rank)
+        if ops:
+            for work in dist.batch_isend_irecv(ops):
+                work.wait()
+        return received
 
-    @staticmethod
-    def _by_table(rows: dict[str, torch.Tensor],
-                  *buffers: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Each buffer cut into one part per table, as long as its rows."""
-        return [buffer.split([len(r) for r in rows.values()]) for buffer in buffers]
+    def _union(self, table: str, ids: list[torch.Tensor]) -> torch.Tensor:
+        """The sorted ids of the rows any rank changed."""
+        flags = self.flags[table]
+        for i in ids:
+            flags[i] = 1
+        rows = flags.nonzero().squeeze(1)
+        flags[rows] = 0
+        return rows
+
+    def dense_bytes(self) -> int:
+        """What each rank sends to all-reduce the whole tables (as a ring all-reduce does)."""
+        world = dist.get_world_size()
+        return 2 * (world - 1) * sum(_nbytes(t) for t in self.tables.values()) // world
 
     def log_fields(self) -> dict[str, float]:
         """For the metrics line of a sync: its rows and bytes, and the time share of syncs so far."""
@@ -176,8 +190,52 @@ class TableSync:
         """What the syncs moved and took since this process started (or resumed) training."""
         t = self.totals
         return {"syncs": t.syncs, "bytes_per_sync": round(t.bytes / max(t.syncs, 1)),
-                "dense_bytes": sum(_nbytes(table) for table in self.tables.values()),
-                "seconds": round(t.seconds, 3), "share": t.share()}
+                "dense_bytes": self.dense_bytes(), "seconds": round(t.seconds, 3),
+                "share": t.share()}
+
+
+class KeptRows:
+    """Rows of one table with their values before an update, in the order they were kept."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        self.ids = torch.empty(0, dtype=torch.int64, device=table.device)
+        self.values = table.new_empty(0, table.shape[1])
+        self.count = 0
+        self.limit = len(table)
+
+    def add(self, rows: torch.Tensor, table: torch.Tensor) -> None:
+        """Keep `rows` with their values in `table` now."""
+        ids, values = self._slots(len(rows))
+        ids.copy_(rows)
+        torch.index_select(table, 0, rows, out=values)
+        if self.count > self.limit:  # never more than one table's worth: keep each row once
+            ids, values = self.take(unique=False)
+            slots = self._slots(len(ids))
+            slots[0].copy_(ids)
+            slots[1].copy_(values)
+
+    def take(self, unique: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows kept since the last take, each once, with the value kept first; `unique`
+        says that no row was kept twice. Valid until the next `add`."""
+        ids, values = self.ids[:self.count], self.values[:self.count]
+        self.count = 0
+        if unique:
+            return ids, values
+        ids, order = torch.sort(ids, stable=True)
+        first = torch.ones_like(ids, dtype=torch.bool)
+        first[1:] = ids[1:] != ids[:-1]
+        return ids[first], values[order[first]]
+
+    def _slots(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next n places, in storage that grows by doubling and is reused from sync to sync."""
+        end = self.count + n
+        if end > len(self.ids):
+            size = max(2 * end, 1024)
+            self.ids = torch.cat([self.ids[:self.count], self.ids.new_empty(size - self.count)])
+            self.values = torch.cat([self.values[:self.count],
+                                     self.values.new_empty(size - self.count, self.values.shape[1])])
+        start, self.count = self.count, end
+        return self.ids[start:end], self.values[start:end]
 
 
 @dataclass
