@@ -4,12 +4,27 @@
     python scripts/bench.py --model cbow         # CBOW against gensim's CBOW
     python scripts/bench.py --device cuda --repeat 50 --systems w2v   # GPU throughput
     python scripts/bench.py --nproc 1 2          # one against two training processes
+    python scripts/bench.py --prepare CORPUS --prepare-workers 1 2   # w2v prepare against
+                                                 # gensim's build_vocab on one text file
+    python scripts/bench.py --raw-text RAW --epochs 5 --min-count 5   # raw text: w2v with
+                        # --tokenizer words against gensim on simple_preprocess output
+    python scripts/bench.py --vector-file F.bin --generate 3000000 300   # write a test file
+    python scripts/bench.py --vector-file F.bin --systems w2v --limit 100000   # load and query
 
 Each system runs in its own process. w2v's time is the wall time of `w2v prepare` plus
 `w2v train` (interpreter start and imports included); gensim's is its vocabulary build plus
 training inside one process (imports and reading the text excluded). Peak memory is each
 process's maximum resident set. WordSim-353 is Spearman's rho with out-of-vocabulary pairs
 skipped, as gensim's evaluate_word_pairs computes it. Outputs go to --out (default bench-out/).
+
+With --prepare, w2v's time is the wall time of `w2v prepare CORPUS` (start-up included) and
+gensim's that of `Word2Vec.build_vocab(LineSentence(CORPUS))` in its process (imports
+excluded); memory is the peak of the resident memory summed over each process tree (w2v's
+parent and its workers), sampled every 0.1 s.
+With --vector-file, each system instead loads a word2vec binary file (its first --limit words)
+and answers nearest-neighbour queries: the load time, the first query (which computes the
+vector lengths), the median of later single-word queries, 10 words in one call (w2v's
+most_similar_batch; gensim has no batch call, so 10 calls), and the process's peak memory.
 """
 
 from __future__ import annotations
@@ -54,6 +69,94 @@ print(json.dumps({"seconds": seconds, "words": words, "wordsim": score}))
 """
 
 
+GENSIM_VOCAB_SCRIPT = """
+import json, sys, time
+from gensim.models import Word2Vec
+from gensim.models.word2vec import LineSentence
+start = time.perf_counter()
+m = Word2Vec(min_count=int(sys.argv[2]))
+m.build_vocab(LineSentence(sys.argv[1]))
+print(json.dumps({"seconds": time.perf_counter() - start, "vocab": len(m.wv)}))
+"""
+
+
+GENSIM_RAW_SCRIPT = """
+import json, sys, time
+from gensim.models import Word2Vec
+from gensim.models.word2vec import LineSentence
+corpus, epochs, seed, min_count, out, lr = sys.argv[1:7]
+start = time.perf_counter()
+m = Word2Vec(LineSentence(corpus), sg=1, vector_size=100, window=5, negative=5, sample=1e-4,
+             min_count=int(min_count), epochs=int(epochs), workers=2, seed=int(seed),
+             alpha=float(lr))
+seconds = time.perf_counter() - start
+m.wv.save_word2vec_format(out, binary=True)
+print(json.dumps({"seconds": seconds, "vocab": len(m.wv)}))
+"""
+QUERY_SCRIPT = """
+import json, sys, time
+system, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]) or None
+start = time.perf_counter()
+if system == "w2v":
+    from w2v.vectors import Vectors
+    v = Vectors.load(path, limit=limit)
+    words = v.words
+else:
+    from gensim.models import KeyedVectors
+    v = KeyedVectors.load_word2vec_format(path, binary=True, limit=limit)
+    words = v.index_to_key
+loaded = time.perf_counter()
+step = len(words) // 23
+asked = [words[i * step] for i in range(1, 23)]
+times = []
+for word in asked[:12]:
+    begin = time.perf_counter()
+    v.most_similar(word, topn=10)
+    times.append(time.perf_counter() - begin)
+begin = time.perf_counter()
+if system == "w2v":
+    v.most_similar_batch([([word], None) for word in asked[12:]], topn=10)
+else:
+    for word in asked[12:]:
+        v.most_similar(word, topn=10)
+batch = time.perf_counter() - begin
+later = sorted(times[1:])[len(times[1:]) // 2]
+print(json.dumps({"words": len(words), "load_s": loaded - start, "first_s": times[0],
+                  "later_s": later, "batch10_s": batch}))
+"""
+
+
+def generate_vector_file(path: Path, words: int, dim: int, seed: int = 0) -> None:
+    """A word2vec binary file of `words` random vectors (named w0, w1, ...), written in blocks."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as out:
+        out.write(f"{words} {dim}\n".encode())
+        for start in range(0, words, 100_000):
+            rows = (rng.standard_normal((min(100_000, words - start), dim)) * 0.1).astype("<f4")
+            out.write(b"".join(b"w%d " % (start + i) + row.tobytes() + b"\n"
+                               for i, row in enumerate(rows)))
+
+
+def bench_vector_file(args: argparse.Namespace) -> None:
+    if args.generate:
+        generate_vector_file(args.vector_file, *args.generate)
+        return
+    lines = [(f"{'system':<8} {'words':>9} {'load s':>8} {'first q s':>10} {'later q s':>10} "
+              f"{'10 q s':>8} {'peak MB':>8}")]
+    for system in args.systems:
+        out, _, peak = run([sys.executable, "-c", QUERY_SCRIPT, system, str(args.vector_file),
+                            str(args.limit or 0)])
+        r = json.loads(out)
+        lines.append(f"{system:<8} {r['words']:>9,} {r['load_s']:>8.1f} {r['first_s']:>10.3f} "
+                     f"{r['later_s']:>10.3f} {r['batch10_s']:>8.3f} {peak:>8,.0f}")
+        print(lines[-1], flush=True)
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+              f"{args.vector_file.name}, limit {args.limit}")
+    print("\n" + header + "\n" + "\n".join(lines))
+
+
 @dataclass
 class Result:
     system: str
@@ -78,6 +181,144 @@ def run(command: list[str], env: dict[str, str] | None = None) -> tuple[str, flo
         if child.returncode:
             sys.exit(f"{' '.join(command)} failed:\n{err.read()}")
         return out.read(), seconds, usage.ru_maxrss / 1024
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of process `root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total
+
+
+def run_sampled(command: list[str]) -> tuple[str, float, float]:
+    """(stdout, wall seconds, peak MB of the process tree's summed resident memory)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, tree_rss(child.pid))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    out, err = child.communicate()
+    if child.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{err}")
+    return out, seconds, peak / 1e6
+
+
+def bench_prepare(args: argparse.Namespace) -> None:
+    """w2v prepare against gensim's build_vocab on one file, alternating."""
+    corpus = args.prepare
+    mb = corpus.stat().st_size / 1e6
+    rows = []
+    for workers in args.prepare_workers:
+        if "w2v" in args.systems:
+            data = args.out / "prepare-data"
+            shutil.rmtree(data, ignore_errors=True)
+            out, seconds, peak = run_sampled(w2v(
+                "prepare", str(corpus), "--data-dir", str(data), "--quiet", "--workers",
+                str(workers), "--min-count", str(args.min_count), *args.prepare_flags))
+            rows.append((f"w2v prepare, {workers} worker(s)", seconds, mb / seconds, peak,
+                         out.splitlines()[0]))
+            shutil.rmtree(data, ignore_errors=True)
+            print(rows[-1], flush=True)
+    if "gensim" in args.systems:
+        out, wall, peak = run_sampled([sys.executable, "-c", GENSIM_VOCAB_SCRIPT, str(corpus),
+                                       str(args.min_count)])
+        r = json.loads(out)
+        rows.append(("gensim build_vocab", r["seconds"], mb / r["seconds"], peak,
+                     f"vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
+        print(rows[-1], flush=True)
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} "
+              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}")
+    print("\n" + header)
+    print(f"{'system':<28} {'seconds':>8} {'MB/s':>6} {'peak MB':>8}  notes")
+    for system, seconds, rate, peak, note in rows:
+        print(f"{system:<28} {seconds:>8.1f} {rate:>6.1f} {peak:>8.0f}  {note}")
+
+
+def scores(vectors_path: Path, args: argparse.Namespace) -> dict[str, float]:
+    """WordSim-353 and MEN (Spearman) and the Google analogies (accuracy), w2v's evaluator."""
+    from w2v.evaluate import evaluate_word_analogies, evaluate_word_pairs
+    from w2v.vectors import Vectors
+
+    vectors = Vectors.load(vectors_path)
+    analogies = evaluate_word_analogies(vectors, args.analogies)
+    return {"wordsim": evaluate_word_pairs(vectors, args.wordsim).spearman,
+            "men": evaluate_word_pairs(vectors, args.men).spearman,
+            "analogies": analogies.accuracy, "questions": analogies.total}
+
+
+def show_neighbours(label: str, vectors_path: Path, words: list[str]) -> None:
+    from w2v.vectors import Vectors
+
+    vectors = Vectors.load(vectors_path)
+    for word in words:
+        found = [w for w, _ in vectors.most_similar(word, 6)] if word in vectors else ["-"]
+        print(f"  {label:>10} {word}: {', '.join(found)}", flush=True)
+
+
+def bench_raw_text(args: argparse.Namespace) -> None:
+    """Raw text: w2v prepare --tokenizer words + train against gensim on simple_preprocess."""
+    from gensim.utils import simple_preprocess
+
+    raw, epochs, min_count = args.raw_text, args.epochs or 5, args.min_count
+    preprocessed = args.out / f"{raw.stem}.simple_preprocess.txt"
+    if not preprocessed.exists():
+        with open(raw, encoding="utf-8", errors="replace") as src, open(preprocessed, "w") as dst:
+            dst.writelines(" ".join(simple_preprocess(line)) + "\n" for line in src)
+    data = args.out / "raw-data"
+    for tokenizer in ("whitespace", "words"):
+        run(w2v("prepare", str(raw), "--data-dir", str(data), "--name", f"raw-{tokenizer}",
+                "--tokenizer", tokenizer, "--min-count", str(min_count), "--quiet"))
+    rows = []
+    for seed in args.seeds:
+        for tokenizer in ("words", "whitespace"):
+            run_dir = args.out / "runs" / f"raw-{tokenizer}-s{seed}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            _, seconds, _ = run(w2v("train", "--data", str(data / f"raw-{tokenizer}"),
+                                    "--run-dir", str(run_dir), "--epochs", str(epochs),
+                                    "--seed", str(seed), "--lr", str(args.lr), "--quiet"))
+            rows.append((f"w2v --tokenizer {tokenizer}", seed, seconds, scores(run_dir, args)))
+            print(rows[-1], flush=True)
+            if seed == args.seeds[0]:
+                show_neighbours(tokenizer, run_dir, args.show)
+        vectors = args.out / f"gensim-raw-s{seed}.bin"
+        out, _, _ = run([sys.executable, "-c", GENSIM_RAW_SCRIPT, str(preprocessed), str(epochs),
+                         str(seed), str(min_count), str(vectors), str(args.lr)])
+        rows.append(("gensim, simple_preprocess", seed, json.loads(out)["seconds"],
+                     scores(vectors, args)))
+        print(rows[-1], flush=True)
+        if seed == args.seeds[0]:
+            show_neighbours("gensim", vectors, args.show)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {raw.name}, skip-gram, {epochs} epochs, "
+          f"min-count {min_count}, learning rate {args.lr} for both")
+    print(f"{'system':<28} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
+          f"{'asked':>6}")
+    for system in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == system]
+        for name, seed, seconds, s in [*mine, (f"{system} (mean)", 0, statistics.mean(
+                r[2] for r in mine), {k: statistics.mean(r[3][k] for r in mine)
+                                      for k in mine[0][3]})]:
+            print(f"{name:<28} {seed or '':>4} {seconds:>8.1f} {s['wordsim']:>6.3f} "
+                  f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f}")
 
 
 def serve(directory: Path) -> str:
@@ -174,8 +415,32 @@ def main() -> None:
     parser.add_argument("--ptb", type=Path, default=SHARED / "ptb.zip")
     parser.add_argument("--wordsim", type=Path, default=SHARED / "wordsim353.tsv")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    parser.add_argument("--prepare", type=Path, help="time w2v prepare on this text file instead")
+    parser.add_argument("--prepare-workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--prepare-flags", nargs="*", default=[], help="more w2v prepare flags")
+    parser.add_argument("--min-count", type=int, default=10, help="with --prepare, --raw-text")
+    parser.add_argument("--raw-text", type=Path, help="compare on this raw text file instead")
+    parser.add_argument("--men", type=Path, default=SHARED / "men3k.tsv")
+    parser.add_argument("--lr", type=float, default=0.025,
+                        help="with --raw-text: the starting learning rate of both systems")
+    parser.add_argument("--analogies", type=Path, default=SHARED / "questions-words.txt")
+    parser.add_argument("--show", nargs="*", default=["water", "chip", "king", "house", "run"],
+                        help="with --raw-text: words whose neighbours are printed")
+    parser.add_argument("--vector-file", type=Path, help="benchmark loading and querying it")
+    parser.add_argument("--limit", type=int, help="with --vector-file: read the first N words")
+    parser.add_argument("--generate", type=int, nargs=2, metavar=("WORDS", "DIM"),
+                        help="with --vector-file: write a random file of that size")
     args = parser.parse_args()
+    if args.vector_file:
+        bench_vector_file(args)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        bench_prepare(args)
+        return
+    if args.raw_text:
+        bench_raw_text(args)
+        return
     corpus = write_corpus(args.ptb, args.out, args.repeat)
 
     results: list[Result] = []

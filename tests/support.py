@@ -74,3 +74,19 @@ def topic_corpus(path: Path, sentences: int = 600, topics: int = 4, words_per_to
         lines.append(" ".join(words))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def train_here(data, config, run_dir: Path, threads: int | None = None, model=None) -> None:
+    """Train `config` on the opened dataset `data` into `run_dir` in this process, with the
+    Trainer itself (so a test can choose the threads and the model)."""
+    import torch
+
+    from w2v.run import RunFacts, RunWriter
+    from w2v.trainer import Trainer
+
+    writer = RunWriter.new(run_dir, RunFacts.of(data, config, 1, threads or 1))
+    try:
+        Trainer(data, config, writer, torch.device("cpu"), threads=threads,
+                model=model).run(progress=False)
+    finally:
+        writer.close()

@@ -7,6 +7,7 @@ import torch
 
 from w2v.config import TrainConfig
 from w2v.data.batcher import Batcher, chunk_bounds, context_offsets, keep_probabilities
+from w2v.models.reference import dense_batch
 
 
 def corpus(seed: int = 0, sentences: int = 300, vocab: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def test_contexts_share_the_sentence_and_the_drawn_window() -> None:
     tokens, offsets, _ = corpus(0)
     sentence_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     batch = next(make_batcher().epoch(0))[3]
-    _centers, contexts_negatives, mask, labels = batch.dense()
+    _centers, contexts_negatives, mask, labels = dense_batch(batch)
     window = batch.window
     offs = np.array(context_offsets(window))
     for n in range(batch.centers_count):  # a test may loop; the batcher may not

@@ -7,13 +7,14 @@ import torch
 from torch import Tensor
 from typer.testing import CliRunner
 
-from w2v.cbow import CBOW, dense_layout
+import w2v
 from w2v.cli import app
 from w2v.config import TrainConfig, load_config, read_toml
 from w2v.data.batcher import Batch, Batcher
 from w2v.data.prepare import prepare
-from w2v.launch import resume_run, start_run
-from w2v.model import masked_bce
+from w2v.models import CBOW
+from w2v.models.reference import cbow_dense_layout, cbow_logits, masked_bce
+from w2v.step import SGD
 from w2v.vectors import Vectors
 
 TOPICS = [[f"{topic}{i}" for i in range(8)] for topic in ("red", "tree", "car", "song")]
@@ -34,12 +35,13 @@ def random_batches(window: int, negatives: int, group_size: int) -> list[Batch]:
 
 
 def autograd_gradients(model: CBOW, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
-    """(loss, center grad, context grad) of the reference: EmbeddingBag forward and autograd."""
+    """(loss, output grad, input grad) of the reference: EmbeddingBag forward and autograd."""
     model.zero_grad()
-    contexts, offsets, targets, labels, mask = dense_layout(batch)
-    loss = masked_bce(model(contexts, offsets, targets), labels.double(), mask.double(), "sum")
+    contexts, offsets, targets, labels, mask = cbow_dense_layout(batch)
+    loss = masked_bce(cbow_logits(model, contexts, offsets, targets), labels.double(),
+                      mask.double(), "sum")
     loss.backward()
-    return loss.detach(), model.center.weight.grad.clone(), model.context.weight.grad.clone()
+    return loss.detach(), model.output.weight.grad.clone(), model.input.weight.grad.clone()
 
 
 @pytest.mark.parametrize(("window", "negatives", "group_size"), [(1, 1, 1), (3, 4, 16), (5, 5, 8)])
@@ -47,28 +49,28 @@ def test_gradients_equal_autograd_on_the_reference(window: int, negatives: int,
                                                    group_size: int) -> None:
     model = CBOW(40, 6, torch.Generator().manual_seed(window)).double()
     with torch.no_grad():
-        model.center.weight.normal_(generator=torch.Generator().manual_seed(negatives))
+        model.output.weight.normal_(generator=torch.Generator().manual_seed(negatives))
     batches = random_batches(window, negatives, group_size)
     assert batches[-1].centers_count < batches[-1].centers.shape[0]
     assert any((b.context_mask.sum(1) == 0).any() for b in batches)  # centers with no context
     for batch in batches:
         loss, center_grad, context_grad = autograd_gradients(model, batch)
-        step = model.gradients(batch, lr=1.0)  # the update: minus the gradient
+        step = model.updates(batch, lr=1.0)  # the update: minus the gradient
         manual_center = torch.zeros_like(center_grad)
-        for rows, update in zip(step.center_ids, step.center_update, strict=True):
+        for rows, update in zip(step.output.ids, step.output.rows, strict=True):
             manual_center.index_add_(0, rows, -update)
         manual_context = torch.zeros_like(context_grad)
-        for rows, update in zip(step.context_ids, step.context_update, strict=True):
+        for rows, update in zip(step.input.ids, step.input.rows, strict=True):
             manual_context.index_add_(0, rows, -update)
         torch.testing.assert_close(step.loss, loss, rtol=1e-6, atol=0)
         torch.testing.assert_close(manual_center, center_grad, rtol=1e-6, atol=1e-12)
         torch.testing.assert_close(manual_context, context_grad, rtol=1e-6, atol=1e-12)
-        assert step.count == dense_layout(batch)[4].sum()
+        assert step.count == cbow_dense_layout(batch)[4].sum()
 
 
 def test_dense_layout_reads_windows_and_noise_from_the_batch() -> None:
     batch = random_batches(2, 3, 4)[0]
-    contexts, offsets, targets, labels, mask = dense_layout(batch)
+    contexts, offsets, targets, labels, mask = cbow_dense_layout(batch)
     n = 5
     lo, hi = int(offsets[n]), int(offsets[n + 1])
     window = batch.contexts()[n][batch.context_mask[n].bool()]
@@ -82,16 +84,16 @@ def test_sgd_step_follows_the_gradient() -> None:
     model = CBOW(40, 6, torch.Generator().manual_seed(0)).double()
     batch = random_batches(3, 2, 4)[0]
     _, center_grad, context_grad = autograd_gradients(model, batch)
-    center, context = model.center.weight.detach().clone(), model.context.weight.detach().clone()
-    model.sgd_step(batch, lr=0.1)
-    torch.testing.assert_close(model.center.weight.detach(), center - 0.1 * center_grad)
-    torch.testing.assert_close(model.context.weight.detach(), context - 0.1 * context_grad)
+    center, context = model.output.weight.detach().clone(), model.input.weight.detach().clone()
+    SGD(model).step(batch, lr=0.1)
+    torch.testing.assert_close(model.output.weight.detach(), center - 0.1 * center_grad)
+    torch.testing.assert_close(model.input.weight.detach(), context - 0.1 * context_grad)
 
 
 def test_word_vectors_are_the_context_table() -> None:
     model = CBOW(10, 4)
-    assert model.word_vectors() is model.context.weight
-    assert model.context.weight.abs().max() > 0 and model.center.weight.abs().max() == 0
+    assert model.word_vectors() is model.input.weight
+    assert model.input.weight.abs().max() > 0 and model.output.weight.abs().max() == 0
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,7 @@ TRAIN = {"model": "cbow", "dim": 16, "window": 3, "sample": 0.0, "epochs": 3, "b
 
 def test_cbow_trains_and_its_loss_falls(topic_dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    start_run(topic_dataset, run, None, TRAIN, "cpu", progress=False)
+    w2v.train(topic_dataset, run_dir=run, device="cpu", progress=False, **TRAIN)
 
     losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) >= 5
@@ -125,8 +127,8 @@ def test_cbow_trains_and_its_loss_falls(topic_dataset: Path, tmp_path: Path) -> 
 
 def test_cbow_run_resumes_as_cbow(topic_dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    start_run(topic_dataset, run, None, {**TRAIN, "epochs": 1}, "cpu", progress=False)
-    resume_run(run, None, None, {"epochs": 2}, "cpu", force=True, progress=False)
+    w2v.train(topic_dataset, run_dir=run, device="cpu", progress=False, **{**TRAIN, "epochs": 1})
+    w2v.train(run_dir=run, resume=True, epochs=2, device="cpu", force=True, progress=False)
 
     assert json.loads((run / "run.json").read_text())["epochs_done"] == 2
     state = torch.load(run / "checkpoint.pt", weights_only=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gensim.models import KeyedVectors
 from support import Server, topic_corpus
 
@@ -70,10 +71,26 @@ def test_prepare_train_neighbors_export(ptb_mirror: Server, tmp_path: Path,
     assert lines[0] == "t0w1:" and lines[4] == "t2w3:"
     assert all(line.split()[0].startswith("t0") for line in lines[1:4])
 
+    code, out, _ = run_cli(capsys, "export")
+    assert code == 0 and out == f"wrote {Path('runs/ptb/vectors.txt')}\n"
+    kv = KeyedVectors.load_word2vec_format(run / "vectors.txt")
+    np.testing.assert_array_equal(kv.vectors, np.load(run / "vectors.npy"))
+
     code, out, _ = run_cli(capsys, "export", "--format", "word2vec-binary", "--output", "v.bin")
     assert code == 0
     kv = KeyedVectors.load_word2vec_format(tmp_path / "v.bin", binary=True)
     assert np.allclose(kv["t0w1"], np.load(run / "vectors.npy")[kv.key_to_index["t0w1"]])
+
+    # the output table and the sum of both, from the checkpoint; skip-gram's words are "center"
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    tables = {name: state[name].numpy() for name in ("center", "context")}
+    tables["sum"] = tables["center"] + tables["context"]
+    np.testing.assert_array_equal(tables["center"], np.load(run / "vectors.npy"))
+    for table, expected in tables.items():
+        code, out, _ = run_cli(capsys, "export", "--table", table, "--format", "word2vec-binary")
+        assert code == 0 and out == f"wrote {Path(f'runs/ptb/vectors-{table}.bin')}\n"
+        kv = KeyedVectors.load_word2vec_format(run / f"vectors-{table}.bin", binary=True)
+        np.testing.assert_array_equal(kv.vectors, expected)
 
     code, out, _ = run_cli(capsys, "train", *FAST)
     assert code == 0 and (tmp_path / "runs" / "ptb-2" / "vectors.npy").is_file()
@@ -156,10 +173,12 @@ def test_eval_info_evaluate_analogy(ptb_mirror: Server, tmp_path: Path,
     assert not {"t0w1", "t0w2", "t1w1"} & {line.split()[0] for line in out.splitlines()}
 
 
-def test_python_api_is_importable_without_torch_at_import() -> None:
+def test_queries_run_without_importing_torch() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", ("import sys, w2v; assert 'torch' not in sys.modules; "
-         "from w2v import Vectors; assert 'torch' in sys.modules; print(Vectors.__name__)")],
+        [sys.executable, "-c", ("import sys, w2v; from w2v import Vectors; "
+         "v = Vectors(['a', 'b'], [[1, 0], [0, 1]]); v.most_similar('a', 1); "
+         "assert 'torch' not in sys.modules; v.to_embedding(); assert 'torch' in sys.modules; "
+         "print(Vectors.__name__)")],
         capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert done.returncode == 0, done.stderr

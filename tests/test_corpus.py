@@ -96,7 +96,7 @@ def edit_meta(dataset: Path, **changes: object) -> None:
         (lambda d: (d / "meta.json").unlink(), "not a prepared dataset"),
         (lambda d: (d / "meta.json").write_text("{"), "cannot read"),
         (lambda d: edit_meta(d, format="other"), "not a w2v dataset"),
-        (lambda d: edit_meta(d, version=2), "version 2"),
+        (lambda d: edit_meta(d, version=3), "version 3"),
         (lambda d: edit_meta(d, tokens="six"), "'tokens'"),
         (lambda d: (d / "vocab.tsv").unlink(), "lacks vocab.tsv"),
         (lambda d: (d / "tokens.bin").write_bytes(b"\0" * 20), "has 20 bytes, expected 24"),

@@ -15,8 +15,8 @@ import torch
 from cli_support import FAST, assert_error, tree, w2v
 
 from w2v import atomic
-from w2v import train as train_module
 from w2v.data.prepare import prepare
+from w2v.trainer import Trainer
 
 Capsys = pytest.CaptureFixture[str]
 RUN_FILES = ["checkpoint.pt", "config.json", "metrics.jsonl", "run.json", "vectors.npy",
@@ -338,7 +338,7 @@ def full_disk_on(monkeypatch: pytest.MonkeyPatch, call: int) -> list[int]:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_save(obj, f)
 
-    monkeypatch.setattr(train_module.torch, "save", save)
+    monkeypatch.setattr(torch, "save", save)
     return calls
 
 
@@ -393,6 +393,6 @@ def test_full_disk_elsewhere_is_still_one_line(capsys: Capsys, dataset: Path,
     def no_room(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(train_module.Trainer, "_log", no_room)
+    monkeypatch.setattr(Trainer, "_log", no_room)
     assert_error(train(capsys, dataset), "no space left on device; check the path, "
                                          "permissions and free disk space")

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 from cli_support import assert_error, tree, w2v, w2v_process
-from support import Server, partial_body
+from support import Server, partial_body, train_here
 
 from w2v.config import load_config
 from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
-from w2v.train import Trainer, resolve_device
 
 Capsys = pytest.CaptureFixture[str]
 # Many small steps, so that a signal lands mid-run; metrics.jsonl fills up from the start.
@@ -47,7 +46,7 @@ def uninterrupted(work: Path) -> np.ndarray:
     config = load_config(work / "fast.toml", dim=16, epochs=3, batch_size=64, sample=0.001,
                          seed=7)
     run = work / "runs" / "whole"
-    Trainer(open_dataset(work / "data" / "corpus"), config, run, resolve_device("cpu")).run(False)
+    train_here(open_dataset(work / "data" / "corpus"), config, run)
     return np.load(run / "vectors.npy")
 
 

@@ -1,4 +1,5 @@
-"""The fast SGD step computes the seed's function: masked sigmoid BCE on (centers, contexts_negatives)."""
+"""Skip-gram's fast updates are the gradient of the masked sigmoid BCE on dense rows
+(centers, contexts_negatives), as autograd computes it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import torch
 
 from w2v.config import TrainConfig
 from w2v.data.batcher import Batch, Batcher
-from w2v.model import SkipGram, masked_bce
+from w2v.models import SkipGram
+from w2v.models.reference import dense_batch, masked_bce, skipgram_logits
+from w2v.step import SGD
 
 VOCAB = 40
 
@@ -28,28 +31,28 @@ def small_batch(seed: int = 0, window: int = 3, negatives: int = 2) -> Batch:
 def random_model(seed: int = 0, dim: int = 8) -> SkipGram:
     model = SkipGram(VOCAB, dim, torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        model.center.weight.normal_(generator=torch.Generator().manual_seed(seed + 1))
-        model.context.weight.normal_(generator=torch.Generator().manual_seed(seed + 2))
+        model.input.weight.normal_(generator=torch.Generator().manual_seed(seed + 1))
+        model.output.weight.normal_(generator=torch.Generator().manual_seed(seed + 2))
     return model.double()
 
 
 def autograd_reference(model: SkipGram, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    centers, contexts_negatives, mask, labels = batch.dense()
+    centers, contexts_negatives, mask, labels = dense_batch(batch)
     model.zero_grad()
-    logits = model(centers, contexts_negatives)
+    logits = skipgram_logits(model, centers, contexts_negatives)
     loss = masked_bce(logits, labels.double(), mask.double(), reduction="sum")
     loss.backward()
-    return loss.detach(), model.center.weight.grad.clone(), model.context.weight.grad.clone()
+    return loss.detach(), model.input.weight.grad.clone(), model.output.weight.grad.clone()
 
 
 def dense_gradients(model: SkipGram, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, center gradient, context gradient) from the fast path's updates at lr = 1."""
-    step = model.gradients(_as_double(batch), lr=1.0)
-    center = torch.zeros_like(model.center.weight)
-    for rows, update in zip(step.center_ids, step.center_update, strict=True):
+    """(loss, input gradient, output gradient) from the fast path's updates at lr = 1."""
+    step = model.updates(_as_double(batch), lr=1.0)
+    center = torch.zeros_like(model.input.weight)
+    for rows, update in zip(step.input.ids, step.input.rows, strict=True):
         center.index_add_(0, rows, update)
-    context = torch.zeros_like(model.context.weight)
-    for rows, update in zip(step.context_ids, step.context_update, strict=True):
+    context = torch.zeros_like(model.output.weight)
+    for rows, update in zip(step.output.ids, step.output.rows, strict=True):
         context.index_add_(0, rows, update)
     return step.loss, -center, -context
 
@@ -61,7 +64,7 @@ def _as_double(batch: Batch) -> Batch:
 
 @pytest.mark.parametrize("gather_contexts", [False, True], ids=["shifted", "gathered"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fast_gradients_equal_autograd_on_the_seed_layout(seed: int, gather_contexts: bool) -> None:
+def test_fast_gradients_equal_autograd_on_dense_rows(seed: int, gather_contexts: bool) -> None:
     batch = small_batch(seed)
     model = random_model(seed)
     model.gather_contexts = gather_contexts
@@ -77,11 +80,11 @@ def test_sgd_step_moves_the_tables_by_lr_times_the_gradient() -> None:
     batch = small_batch(3)
     model = random_model(3)
     _, center_grad, context_grad = autograd_reference(model, batch)
-    before_center = model.center.weight.detach().clone()
-    before_context = model.context.weight.detach().clone()
-    model.sgd_step(_as_double(batch), lr=0.1)
-    assert torch.allclose(model.center.weight, before_center - 0.1 * center_grad, atol=1e-12)
-    assert torch.allclose(model.context.weight, before_context - 0.1 * context_grad, atol=1e-12)
+    before_center = model.input.weight.detach().clone()
+    before_context = model.output.weight.detach().clone()
+    SGD(model).step(_as_double(batch), lr=0.1)
+    assert torch.allclose(model.input.weight, before_center - 0.1 * center_grad, atol=1e-12)
+    assert torch.allclose(model.output.weight, before_context - 0.1 * context_grad, atol=1e-12)
 
 
 def test_split_batches_add_up_to_the_whole() -> None:
@@ -98,20 +101,21 @@ def test_split_batches_add_up_to_the_whole() -> None:
 
 def test_masked_slots_contribute_neither_loss_nor_gradient() -> None:
     batch = small_batch(5)
-    centers, contexts_negatives, mask, labels = batch.dense()
+    centers, contexts_negatives, mask, labels = dense_batch(batch)
     model = random_model(5)
     loss, center_grad, context_grad = autograd_reference(model, batch)
     scrambled = torch.where(mask.bool(), contexts_negatives, (contexts_negatives + 7) % VOCAB)
     model.zero_grad()
-    loss2 = masked_bce(model(centers, scrambled), labels.double(), mask.double(), "sum")
+    loss2 = masked_bce(skipgram_logits(model, centers, scrambled), labels.double(),
+                       mask.double(), "sum")
     loss2.backward()
     assert torch.allclose(loss, loss2.detach())
-    assert torch.equal(model.center.weight.grad, center_grad)
-    assert torch.equal(model.context.weight.grad, context_grad)
+    assert torch.equal(model.input.weight.grad, center_grad)
+    assert torch.equal(model.output.weight.grad, context_grad)
 
 
 def test_initial_tables_follow_word2vec() -> None:
     model = SkipGram(50, 20, torch.Generator().manual_seed(0))
-    assert model.center.weight.abs().max() <= 0.5 / 20
-    assert model.center.weight.std() > 0
-    assert torch.count_nonzero(model.context.weight) == 0
+    assert model.input.weight.abs().max() <= 0.5 / 20
+    assert model.input.weight.std() > 0
+    assert torch.count_nonzero(model.output.weight) == 0

@@ -1,6 +1,8 @@
+import bz2
 import gzip
 import hashlib
 import json
+import lzma
 import random
 from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise
@@ -13,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import Server, make_zip
 
+from w2v.data import counter as counter_module
 from w2v.data import pool, ptb
 from w2v.data import prepare as prepare_module
 from w2v.data import text as text_module
@@ -349,3 +352,113 @@ def test_ptb_download_failure_suggests_a_mirror(
     with pytest.raises(W2VError, match="404.*set W2V_PTB_URL to a mirror"):
         prepare(None, tmp_path / "data", progress=False)
     assert not (tmp_path / "data" / "ptb").exists()
+
+
+def test_counting_in_little_memory_gives_the_same_dataset(tmp_path: Path) -> None:
+    source = write(tmp_path / "corpus.txt", generated_corpus(lines=600))
+    roomy = prepare(source, tmp_path / "roomy", min_count=2, progress=False)
+    spilled: list[Path] = []
+    real_spill = counter_module.KeyCounter._spill
+
+    def spill(self: counter_module.KeyCounter) -> None:
+        real_spill(self)
+        spilled.extend(run.keys for run in self.spilled)
+
+    with mock.patch.object(counter_module.KeyCounter, "_spill", spill), \
+            mock.patch.object(text_module, "CHUNK_BYTES", 256):
+        tight = prepare(source, tmp_path / "tight", min_count=2, count_memory=500,
+                        progress=False)
+
+    assert dataset_files(tight.path) == dataset_files(roomy.path)
+    assert len(set(spilled)) >= 3
+    # The runs lived inside the dataset's temporary directory, and went with it.
+    assert {p.parent.parent.parent for p in spilled} == {tmp_path / "tight"}
+    assert all(p.parent.parent.name.startswith(".corpus.") for p in spilled)
+    assert sorted(p.name for p in (tmp_path / "tight").rglob("*")) == [
+        "corpus", "meta.json", "offsets.bin", "tokens.bin", "vocab.tsv"]
+
+
+def test_words_tokenizer_dataset_and_its_record(tmp_path: Path) -> None:
+    source = write(tmp_path / "raw.txt", "The cat's toy, the CAT.\n\"Cat-like\" cats!\n")
+
+    summary = prepare(source, tmp_path / "data", tokenizer="words", min_count=1, progress=False)
+
+    assert sentences(summary.path) == [["the", "cat's", "toy", "the", "cat"],
+                                       ["cat-like", "cats"]]
+    meta = json.loads((summary.path / "meta.json").read_text())
+    assert meta["tokenizer"] == {"name": "words", "lowercase": True}
+    assert meta["version"] == 2 and meta["distinct_words"] == 6
+    opened = open_dataset(summary.path)
+    assert opened.tokenizer.normalize_word("Cat-Like") == "cat-like"
+    assert summary.hint is None
+
+
+def test_lowercase_and_the_raw_text_hint(tmp_path: Path) -> None:
+    raw = "The cat sat.\nthe cat, the dog.\nThe end.\n" * 5
+    source = write(tmp_path / "raw.txt", raw)
+
+    plain = prepare(source, tmp_path / "plain", min_count=1, progress=False)
+    lowered = prepare(source, tmp_path / "lower", lowercase=True, min_count=1, progress=False)
+
+    assert plain.hint is not None and "--tokenizer words" in plain.hint
+    assert "The" in open_dataset(plain.path).vocab
+    assert "The" not in open_dataset(lowered.path).vocab
+    assert open_dataset(lowered.path).vocab["the"] == 0
+    tokenized = write(tmp_path / "tokenized.txt", "the cat sat\nthe cat the dog\n" * 5)
+    assert prepare(tokenized, tmp_path / "tok", min_count=1, progress=False).hint is None
+
+
+@pytest.mark.parametrize("tokenizer", ["whitespace", "words"])
+@pytest.mark.parametrize("packing", ["bz2", "xz", "folder"])
+def test_workers_write_the_same_dataset_for_every_input(
+    tmp_path: Path, many_blocks: None, packing: str, tokenizer: str
+) -> None:
+    content = generated_corpus().replace(b"w1 ", b"W1, ").replace(b"w2 ", b"(w2) ")
+    if packing == "folder":
+        source = str(tmp_path / "corpus")
+        for part in ("a", "b"):
+            (tmp_path / "corpus" / part).mkdir(parents=True)
+        half = content.index(b"\n", len(content) // 2)
+        write(Path(source) / "b" / "part.txt", content[half + 1 :])
+        write(Path(source) / "a" / "part.txt.gz", gzip.compress(content[: half + 1]))
+    else:
+        pack = {"bz2": bz2.compress, "xz": lzma.compress}[packing]
+        source = write(tmp_path / f"corpus.txt.{packing}", pack(content))
+
+    serial = prepare(source, tmp_path / "serial", tokenizer=tokenizer, min_count=2, workers=1,
+                     progress=False)
+    parallel = prepare(source, tmp_path / "parallel", tokenizer=tokenizer, min_count=2,
+                       workers=2, progress=False)
+    plain = prepare(write(tmp_path / "plain.txt", content), tmp_path / "plain",
+                    tokenizer=tokenizer, min_count=2, name="corpus", progress=False)
+
+    assert dataset_files(parallel.path) == dataset_files(serial.path)
+    files = dataset_files(plain.path)
+    assert {k: files[k] for k in ("tokens.bin", "offsets.bin", "vocab.tsv")} == {
+        k: dataset_files(serial.path)[k] for k in ("tokens.bin", "offsets.bin", "vocab.tsv")}
+
+
+def test_several_sources_make_one_dataset(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.txt", "the cat sat")  # no newline: the next file starts a line
+    second = write(tmp_path / "b.txt.gz", gzip.compress(b"the dog sat\n"))
+
+    summary = prepare([first, second], tmp_path / "data", min_count=1, progress=False)
+
+    assert summary.name == "a"
+    assert sentences(summary.path) == [["the", "cat", "sat"], ["the", "dog", "sat"]]
+    meta = json.loads((summary.path / "meta.json").read_text())
+    assert meta["sources"] == [first, second] and meta["files"] == 2
+
+
+def test_a_dataset_of_format_version_1_still_opens(tmp_path: Path) -> None:
+    summary = prepare(write(tmp_path / "c.txt", CORPUS), tmp_path / "data", min_count=2,
+                      progress=False)
+    meta = json.loads((summary.path / "meta.json").read_text())
+    for key in ("tokenizer", "sources", "files", "distinct_words"):
+        del meta[key]
+    (summary.path / "meta.json").write_text(json.dumps({**meta, "version": 1}))
+
+    opened = open_dataset(summary.path)
+
+    assert opened.tokenizer.to_dict() == {"name": "whitespace", "lowercase": False}
+    assert sentences(summary.path) == KEPT

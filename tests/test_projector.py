@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from w2v.errors import W2VError
-from w2v.projector import metadata_path
+from w2v.formats.projector import metadata_path
 from w2v.vectors import Vectors
 
 

@@ -11,7 +11,8 @@ from scipy import stats
 
 from w2v.config import TrainConfig
 from w2v.data.batcher import Batcher, context_offsets
-from w2v.model import SkipGram, masked_bce
+from w2v.models import SkipGram
+from w2v.models.reference import dense_batch, masked_bce, skipgram_logits
 
 CPU = torch.device("cpu")
 
@@ -93,7 +94,7 @@ def test_contexts_are_in_the_centers_sentence_and_drawn_window(corpus, config, e
         assert torch.all((chunk.windows >= 1) & (chunk.windows <= window))
 
     for c, b, _, batch in batcher.epoch(epoch):
-        centers, contexts_negatives, mask, labels = batch.dense()
+        centers, contexts_negatives, mask, labels = dense_batch(batch)
         kept = chunks[c].stream[window:window + chunks[c].n_kept]
         assert torch.equal(centers[:batch.centers_count], kept[b * size:(b + 1) * size])
         want_mask, want_words = expected_contexts(chunks[c], size, window, b)
@@ -117,7 +118,7 @@ def test_masked_slots_add_no_loss_and_no_gradient(corpus, config, dim, junk_seed
     tokens, offsets, counts = corpus
     batcher = Batcher(tokens, offsets, counts, config, CPU)
     *_, batch = next(batcher.epoch(0))
-    centers, contexts_negatives, mask, labels = batch.dense()
+    centers, contexts_negatives, mask, labels = dense_batch(batch)
     vocab = len(counts)
     generator = torch.Generator().manual_seed(junk_seed)
     # Other words in every masked slot: nothing below may change.
@@ -127,12 +128,12 @@ def test_masked_slots_add_no_loss_and_no_gradient(corpus, config, dim, junk_seed
     def loss_and_grads(rows: torch.Tensor):
         model = SkipGram(vocab, dim, torch.Generator().manual_seed(1))
         with torch.no_grad():
-            model.context.weight.normal_(generator=torch.Generator().manual_seed(2))
-        logits = model(centers, rows)
+            model.output.weight.normal_(generator=torch.Generator().manual_seed(2))
+        logits = skipgram_logits(model, centers, rows)
         logits.retain_grad()
         loss = masked_bce(logits, labels, mask, "sum")
         loss.backward()
-        return loss, logits, model.center.weight.grad, model.context.weight.grad
+        return loss, logits, model.input.weight.grad, model.output.weight.grad
 
     loss, logits, center_grad, context_grad = loss_and_grads(contexts_negatives)
     loss2, _, center_grad2, context_grad2 = loss_and_grads(scrambled)

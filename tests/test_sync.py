@@ -10,25 +10,25 @@ import torch
 import torch.distributed as dist
 from support import topic_corpus
 
-import w2v.train
+import w2v.trainer
 from w2v.config import TrainConfig
-from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
 from w2v.distributed import TableSync, join, launch, leave, table_digest
+from w2v.launch import Launch, plan_new, train_here
 
 DIM = 4
 
 # Rows each rank changes before each sync: (table, rows) updates, applied in order.
 PLAN: list[list[list[tuple[str, list[int]]]]] = [
-    # first sync: rows of one rank (center 0 7 9, context 2; center 11), of both (center 5),
+    # first sync: rows of one rank (input 0 7 9, output 2; input 11), of both (input 5),
     # of none (the rest); repeats within an update and across updates
-    [[("center", [0, 5, 5, 7]), ("center", [7, 9]), ("context", [2])],
-     [("center", [5, 11])]],
+    [[("input", [0, 5, 5, 7]), ("input", [7, 9]), ("output", [2])],
+     [("input", [5, 11])]],
     [[], []],  # nobody changed anything
-    [[], [("context", [29, 0]), ("center", [39])]],  # one rank only, the tables' last rows
-    # every row of the center table, twice over on rank 0: more rows than the table holds
-    [[("center", list(range(40))), ("center", list(range(40))), ("context", [3])],
-     [("center", list(range(0, 40, 3))), ("context", [3, 4])]],
+    [[], [("output", [29, 0]), ("input", [39])]],  # one rank only, the tables' last rows
+    # every row of the input table, twice over on rank 0: more rows than the table holds
+    [[("input", list(range(40))), ("input", list(range(40))), ("output", [3])],
+     [("input", list(range(0, 40, 3))), ("output", [3, 4])]],
 ]
 SYNCED_ROWS = [6, 0, 3, 42]
 
@@ -48,8 +48,8 @@ def sync_by_plan(out: Path, keep_all: bool) -> None:
     """One rank: change rows as PLAN says, sync after each interval, and record the outcome."""
     cluster = join("cpu")
     init = torch.Generator().manual_seed(0)  # the same start on every rank
-    tables = {"center": torch.randn(40, DIM, generator=init),
-              "context": torch.randn(30, DIM, generator=init)}
+    tables = {"input": torch.randn(40, DIM, generator=init),
+              "output": torch.randn(30, DIM, generator=init)}
     sync = TableSync(tables, keep_all=keep_all)
     anchors = {name: t.clone() for name, t in tables.items()}
     changes = torch.Generator().manual_seed(100 + cluster.rank)
@@ -85,12 +85,14 @@ def test_sparse_sync_equals_a_dense_all_reduce(tmp_path: Path, keep_all: bool) -
 
 
 class CheckedSync(TableSync):
-    """The trainer's sync, checked at every sync against all-reducing whole tables."""
+    """The trainer's sync, checked at every sync against all-reducing whole tables; each check
+    is a line of `out`/checks{rank}.jsonl."""
+
+    out: Path
 
     def __init__(self, tables: dict[str, torch.Tensor], keep_all: bool | None = None) -> None:
         super().__init__(tables, keep_all)
         self.anchors = {name: t.clone() for name, t in tables.items()}
-        self.records: list[dict[str, object]] = []
 
     def __call__(self, counters: torch.Tensor) -> list[float]:
         expected = dense_sync(self.tables, self.anchors)
@@ -98,23 +100,20 @@ class CheckedSync(TableSync):
         ranks_per_row = ranks_per_row.to(torch.int32)
         dist.all_reduce(ranks_per_row)  # how many ranks changed each row
         summed = super().__call__(counters)
-        self.records.append({
-            "equal": all(torch.equal(t, expected[n]) for n, t in self.tables.items()),
-            "one_rank": int((ranks_per_row == 1).sum()), "no_rank": int((ranks_per_row == 0).sum()),
-        })
+        check = {"equal": all(torch.equal(t, expected[n]) for n, t in self.tables.items()),
+                 "one_rank": int((ranks_per_row == 1).sum()),
+                 "no_rank": int((ranks_per_row == 0).sum())}
+        with open(self.out / f"checks{dist.get_rank()}.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(check) + "\n")
         self.anchors = {name: t.clone() for name, t in self.tables.items()}
         return summed
 
 
-def train_checked(dataset: Path, run_dir: Path, config: TrainConfig) -> None:
-    w2v.train.TableSync = CheckedSync
-    cluster = join("cpu")
-    trainer = w2v.train.Trainer(open_dataset(dataset), config, run_dir, torch.device("cpu"),
-                                cluster=cluster)
-    trainer.run(progress=False)
-    records = trainer.table_sync.records
-    (run_dir / f"checks{cluster.rank}.json").write_text(json.dumps(records))
-    leave(cluster)
+def train_checked(launch_: Launch, out: Path) -> None:
+    """One rank of a real training run, with the trainer's sync checked at every sync."""
+    CheckedSync.out = out
+    w2v.trainer.TableSync = CheckedSync
+    train_here(launch_)
 
 
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
@@ -125,8 +124,10 @@ def test_every_sync_of_a_training_run_equals_a_dense_all_reduce(tmp_path: Path,
     config = TrainConfig(model=model, dim=8, window=3, epochs=2, batch_size=64, group_size=16,
                          sample=0.0, lr=0.05, sync_every=2)
     run_dir = tmp_path / "run"
-    launch(2, train_checked, dataset, run_dir, config)
-    checks = [json.loads((run_dir / f"checks{r}.json").read_text()) for r in range(2)]
+    plan = plan_new(dataset, run_dir, config, device="cpu", nproc=2, progress=False)
+    launch(2, train_checked, plan.launch, tmp_path)
+    checks = [[json.loads(line) for line in (tmp_path / f"checks{r}.jsonl").read_text().splitlines()]
+              for r in range(2)]
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # every sync was checked: the first and last of each epoch and all between
     assert checks[0] == checks[1] and len(checks[0]) == len(logged) > 2 * config.epochs

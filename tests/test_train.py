@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import topic_corpus
+from support import topic_corpus, train_here
 
 from w2v.config import TrainConfig
 from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
+from w2v.device import resolve_device
+from w2v.distributed import sync_interval
 from w2v.errors import W2VError
-from w2v.model import SkipGram
-from w2v.train import Trainer, learning_rate, resolve_device, sync_interval
+from w2v.models import SkipGram
+from w2v.trainer import learning_rate
 from w2v.vectors import Vectors
 
 CONFIG = TrainConfig(dim=16, window=3, negatives=3, epochs=4, batch_size=128, group_size=16,
@@ -31,8 +33,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def train(dataset_dir: Path, run_dir: Path, threads: int = 2, **changes: object) -> Vectors:
     config = CONFIG.replace(**changes)
-    Trainer(open_dataset(dataset_dir), config, run_dir, torch.device("cpu"), threads=threads).run(
-        progress=False)
+    train_here(open_dataset(dataset_dir), config, run_dir, threads=threads)
     return Vectors.load(run_dir)
 
 
@@ -91,8 +92,7 @@ def test_the_gpu_layout_of_context_slots_trains_the_same_steps(dataset_dir: Path
     config = CONFIG.replace(epochs=2)
     model = SkipGram(len(data.vocab.words), config.dim, torch.Generator().manual_seed(config.seed))
     model.gather_contexts = True
-    Trainer(data, config, tmp_path / "gathered", torch.device("cpu"), model=model,
-            threads=1).run(progress=False)
+    train_here(data, config, tmp_path / "gathered", threads=1, model=model)
     shifted = train(dataset_dir, tmp_path / "shifted", threads=1, epochs=2)
     gathered = Vectors.load(tmp_path / "gathered")
     assert np.allclose(shifted.vectors, gathered.vectors, atol=1e-5)

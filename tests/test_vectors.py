@@ -58,6 +58,140 @@ def test_most_similar_with_positive_and_negative_equals_gensim(vectors: Vectors,
     assert not {word for word, _ in ours} & {*positive, *negative}
 
 
+def a_vector(vectors: Vectors) -> np.ndarray:
+    return np.random.default_rng(7).normal(size=vectors.dim).astype(np.float32)
+
+
+MOST_SIMILAR_QUERIES = [
+    {"positive": "king"},
+    {"positive": ["capital-to1", "capital-from2"], "negative": ["capital-from1"], "topn": 7},
+    {"positive": [("capital-to1", 2.0), "paris"], "negative": [("King", 0.5)], "topn": 4},
+    {"positive": ["VECTOR"], "topn": 5},
+    {"positive": ["king"], "restrict_vocab": 100},
+    {"positive": ["king", "VECTOR"], "negative": "paris", "restrict_vocab": 50, "topn": 3},
+    {"negative": ["filler3"], "topn": 6},
+]
+
+
+@pytest.mark.parametrize("query", MOST_SIMILAR_QUERIES)
+def test_most_similar_takes_gensims_arguments_and_gives_its_numbers(
+    vectors: Vectors, gensim_kv, query: dict
+):
+    def with_vector(terms):
+        if isinstance(terms, str) or terms is None:
+            return terms
+        return [a_vector(vectors) if term == "VECTOR" else term for term in terms]
+
+    query = {**query, **{side: with_vector(query.get(side)) for side in ("positive", "negative")}}
+
+    assert_same_ranking(vectors.most_similar(**query), gensim_kv.most_similar(**query))
+    all_scores = vectors.most_similar(**{**query, "topn": None})
+    np.testing.assert_allclose(
+        all_scores, gensim_kv.most_similar(**{**query, "topn": None}), rtol=0, atol=1e-5
+    )
+
+
+def test_most_similar_batch_is_most_similar_for_each_query(vectors: Vectors):
+    queries = [(["king"], None), (["capital-to1", "capital-from2"], ["capital-from1"]),
+               ("paris", ())]
+
+    batched = vectors.most_similar_batch(queries, topn=5, restrict_vocab=200)
+
+    assert len(batched) == len(queries)
+    for (positive, negative), found in zip(queries, batched):
+        alone = vectors.most_similar(positive, negative, topn=5, restrict_vocab=200)
+        assert_same_ranking(found, alone)  # one matrix product or several: the same to rounding
+
+
+@pytest.mark.parametrize("restrict_vocab", [None, 30])
+def test_similar_by_vector_and_by_word_equal_gensim(
+    vectors: Vectors, gensim_kv, restrict_vocab: int | None
+):
+    vector = a_vector(vectors)
+
+    assert_same_ranking(
+        vectors.similar_by_vector(vector, 8, restrict_vocab),
+        gensim_kv.similar_by_vector(vector, 8, restrict_vocab),
+    )
+    assert_same_ranking(
+        vectors.similar_by_word("king", 8, restrict_vocab),
+        gensim_kv.similar_by_word("king", 8, restrict_vocab),
+    )
+    assert vectors.similar_by_key("king", 8) == vectors.most_similar("king", 8)
+
+
+def test_pair_verbs_equal_gensim(vectors: Vectors, gensim_kv):
+    for seed in range(5):
+        first, second = some_words(vectors, 2, seed=seed)
+        assert vectors.similarity(first, second) == pytest.approx(
+            gensim_kv.similarity(first, second), abs=1e-5
+        )
+        assert vectors.distance(first, second) == pytest.approx(
+            gensim_kv.distance(first, second), abs=1e-5
+        )
+        assert vectors.rank(first, second) == gensim_kv.rank(first, second)
+        assert vectors.closer_than(first, second) == gensim_kv.closer_than(first, second)
+        assert vectors.words_closer_than(first, second) == vectors.closer_than(first, second)
+
+
+def test_set_verbs_equal_gensim(vectors: Vectors, gensim_kv):
+    for seed in range(5):
+        words = some_words(vectors, 6, seed=seed)
+        assert vectors.doesnt_match(words) == gensim_kv.doesnt_match(words)
+        ours, theirs = vectors.rank_by_centrality(words), gensim_kv.rank_by_centrality(words)
+        assert [w for _, w in ours] == [w for _, w in theirs]
+        np.testing.assert_allclose([d for d, _ in ours], [d for d, _ in theirs], atol=1e-5)
+        assert vectors.n_similarity(words[:2], words[2:]) == pytest.approx(
+            gensim_kv.n_similarity(words[:2], words[2:]), abs=1e-5
+        )
+
+
+@pytest.mark.parametrize("pre_normalize", [True, False])
+@pytest.mark.parametrize("post_normalize", [True, False])
+def test_get_mean_vector_equals_gensim(
+    vectors: Vectors, gensim_kv, pre_normalize: bool, post_normalize: bool
+):
+    keys = ["king", "paris", a_vector(vectors), "not-a-word"]  # unknown words are skipped
+    options = {"pre_normalize": pre_normalize, "post_normalize": post_normalize}
+
+    for weights in (None, [1.0, -0.5, 2.0, 3.0]):
+        np.testing.assert_allclose(
+            vectors.get_mean_vector(keys, weights, **options),
+            gensim_kv.get_mean_vector(keys, weights, **options),
+            rtol=0,
+            atol=1e-5,
+        )
+    with pytest.raises(W2VError, match="unknown word 'not-a-word'"):
+        vectors.get_mean_vector(keys, ignore_missing=False)
+
+
+def test_distances_and_vectors_equal_gensim(vectors: Vectors, gensim_kv):
+    vector, others = a_vector(vectors), some_words(vectors, 4, seed=9)
+
+    np.testing.assert_allclose(vectors.distances("king"), gensim_kv.distances("king"), atol=1e-5)
+    np.testing.assert_allclose(
+        vectors.distances(vector, others), gensim_kv.distances(vector, others), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        vectors.get_vector("king", norm=True), gensim_kv.get_vector("king", norm=True), atol=1e-6
+    )
+    assert vectors.index_to_key == gensim_kv.index_to_key
+    assert vectors.vector_size == gensim_kv.vector_size
+
+
+def test_query_mistakes_are_errors(vectors: Vectors):
+    with pytest.raises(W2VError, match="a query vector must have 16 values, not shape \\(3,\\)"):
+        vectors.most_similar([np.ones(3)])
+    with pytest.raises(W2VError, match="restrict_vocab must be a positive number"):
+        vectors.most_similar("king", restrict_vocab=0)
+    with pytest.raises(W2VError, match=r"k must be between 1 and 9 \(the first 10 words"):
+        vectors.most_similar(vectors.words[0], 10, restrict_vocab=10)
+    with pytest.raises(W2VError, match="at least one word on each side"):
+        vectors.n_similarity([], ["king"])
+    with pytest.raises(W2VError, match="cannot rank an empty list"):
+        vectors.doesnt_match([])
+
+
 def test_analogy_3cosadd_equals_gensim_most_similar(vectors: Vectors, gensim_kv):
     for i in range(10):
         a, b, c = f"capital-from{i}", f"capital-to{i}", f"capital-from{i + 1}"
@@ -139,7 +273,7 @@ def test_k_up_to_all_other_words(vectors: Vectors):
 
 
 def test_most_similar_needs_a_word(vectors: Vectors):
-    with pytest.raises(W2VError, match="at least one word"):
+    with pytest.raises(W2VError, match="at least one word or vector"):
         vectors.most_similar()
 
 

@@ -1,10 +1,7 @@
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
@@ -86,19 +83,3 @@ def test_load_rejects_malformed_files(tmp_path: Path, content: str, message: str
     path.write_text(content, encoding="utf-8")
     with pytest.raises(W2VError, match=message):
         Vocab.load(path)
-
-
-def test_encode_marks_unknown_words() -> None:
-    vocab = Vocab.build(COUNTS, min_count=10)
-    ids = vocab.encode(["the", "rare", "mat", "dog", "the"])
-    assert ids.dtype == np.int32
-    assert ids.tolist() == [0, -1, 4, -1, 0]
-    assert vocab.encode([]).tolist() == []
-
-
-@settings(max_examples=50)
-@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), max_size=60))
-def test_encode_agrees_with_lookup(tokens: list[str]) -> None:
-    vocab = Vocab.build(Counter(tokens) + Counter("aa"), min_count=2)
-    expected = [vocab.index.get(t, -1) for t in tokens]
-    assert vocab.encode(tokens).tolist() == expected

@@ -14,7 +14,7 @@ from w2v.errors import W2VError
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what a training run computes. configs/ptb.toml holds the same values."""
+    """Everything that decides what a training run computes, with skip-gram's defaults."""
 
     model: str = "skipgram"
     dim: int = 100
@@ -41,13 +41,21 @@ class TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-MODELS = ("skipgram", "cbow")
+# The models, and where their defaults differ from TrainConfig's, which are skip-gram's
+# (configs/ptb.toml and configs/cbow.toml hold the same values; a test checks them and the
+# README against these): a window's mean passes 1/(its size) of the gradient to each context
+# word, so CBOW takes a higher learning rate, and reaches its quality in fewer epochs; its steps
+# are small, so it takes larger batches.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "skipgram": {},
+    "cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096},
+}
+MODELS = tuple(MODEL_DEFAULTS)
 
-# Where a model's defaults differ from skip-gram's (configs/cbow.toml holds the same values):
-# a window's mean passes 1/(its size) of the gradient to each context word, so CBOW takes a
-# higher learning rate, and reaches its quality in fewer epochs; its steps are small, so it
-# takes larger batches.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096}}
+
+def defaults(model: str = "skipgram") -> TrainConfig:
+    """The built-in settings of `model`."""
+    return TrainConfig(model=model, **MODEL_DEFAULTS[model])
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every")
@@ -105,7 +113,7 @@ def load_config(path: Path | None, base: TrainConfig | None = None,
             values[name] = float(values[name])
     if base is None:
         model = values.get("model", TrainConfig.model)
-        base = TrainConfig(**MODEL_DEFAULTS.get(model, {})) if model in MODELS else TrainConfig()
+        base = defaults(model) if model in MODELS else TrainConfig()
     try:
         return dataclasses.replace(base, **values)
     except ConfigError as e:

@@ -1,4 +1,4 @@
-"""The one exception type for mistakes a user can make and fix."""
+"""The exception type for mistakes a user can make and fix, and the warning type for the rest."""
 
 
 class W2VError(Exception):
@@ -7,3 +7,7 @@ class W2VError(Exception):
 
 class Interrupted(W2VError):
     """Training stopped on a signal after writing a checkpoint."""
+
+
+class W2VWarning(UserWarning):
+    """Something the user should know that did not stop the command; the CLI prints one line."""

@@ -8,6 +8,8 @@ outside that vocabulary are skipped.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -20,9 +22,9 @@ import numpy as np
 
 from w2v.correlation import pearson, spearman
 from w2v.errors import W2VError
+from w2v.formats.text import is_number
 from w2v.similarity import Method, method_scores
 from w2v.vectors import Vectors
-from w2v.word2vec_format import is_number
 
 # How many scores one batch of analogy questions may hold; bounds memory, not results.
 _SCORES_PER_BATCH = 2**24
@@ -82,15 +84,19 @@ def evaluate_word_pairs(
     """Correlate cosine similarities with human scores from lines `word1 word2 score`.
 
     Lines starting with '#' and lines without exactly three fields or a numeric score are
-    ignored.
+    ignored, as gensim ignores them; a file without one such line is an error saying why.
     """
     vocab = _restricted_vocab(vectors, restrict_vocab, case_insensitive)
     gold: list[float] = []
     pairs: list[tuple[int, int]] = []
     unknown = 0
-    for line in _read_lines(path):
-        fields = line.split(delimiter)
-        if line.startswith("#") or len(fields) != 3 or not is_number(fields[2]):
+    first_bad: str | None = None
+    for number, line in enumerate(_read_lines(path), start=1):
+        fields = line.rstrip("\r\n").split(delimiter)
+        if line.startswith("#") or not line.strip():
+            continue
+        if len(fields) != 3 or not is_number(fields[2]):
+            first_bad = first_bad or f"line {number}: {_pair_line_problem(fields, delimiter)}"
             continue
         first, second = (_key(word, case_insensitive) for word in fields[:2])
         if first not in vocab or second not in vocab:
@@ -98,19 +104,38 @@ def evaluate_word_pairs(
             continue
         gold.append(float(fields[2]))
         pairs.append((vocab[first], vocab[second]))
+    if not pairs and not unknown:
+        problem = first_bad or "no word pairs in the file"
+        raise W2VError(f"{path}: {problem}; expected lines 'word1{_named(delimiter)}word2"
+                       f"{_named(delimiter)}score'")
     if not pairs:
         raise W2VError(
             f"{path}: no word pair with both words in the vocabulary "
             f"({unknown} pairs with unknown words)"
         )
     ids = np.array(pairs)
-    model = np.einsum("ij,ij->i", vectors.unit[ids[:, 0]], vectors.unit[ids[:, 1]])
+    model = np.einsum("ij,ij->i", *(_unit(vectors, ids[:, side]) for side in (0, 1)))
     return PairScores(
         pearson=pearson(gold, model),
         spearman=spearman(gold, model),
         oov_ratio=unknown / (len(pairs) + unknown),
         pairs=len(pairs),
     )
+
+
+def _pair_line_problem(fields: list[str], delimiter: str) -> str:
+    if len(fields) != 3:
+        return (f"expected 3 fields separated by {_named(delimiter)}, found {len(fields)}: "
+                f"{delimiter.join(fields)[:60]!r}")
+    return f"the score {fields[2][:30]!r} is not a number"
+
+
+def _named(delimiter: str) -> str:
+    return "<TAB>" if delimiter == "\t" else repr(delimiter)
+
+
+def _unit(vectors: Vectors, ids: np.ndarray) -> np.ndarray:
+    return vectors.vectors[ids] / vectors.norms[ids][:, None]
 
 
 def evaluate_word_analogies(
@@ -132,7 +157,10 @@ def evaluate_word_analogies(
         raise W2VError(f"{path}: no analogy question with all four words in the vocabulary")
     # The row each restricted word's spelling maps to, so that answers compare by spelling.
     spelling = np.array([vocab[_key(w, case_insensitive)] for w in vectors.words[:restrict_vocab]])
-    hits = _answered_right(vectors.unit[: len(spelling)], spelling, questions, method)
+    searched = len(spelling)
+    hits = _answered_right(
+        vectors.vectors[:searched], vectors.norms[:searched], spelling, questions, method
+    )
     correct = np.bincount(section_of, weights=hits, minlength=len(names))
     asked = np.bincount(section_of, minlength=len(names))
     return AnalogyScores(
@@ -169,6 +197,22 @@ def evaluate(
                 raise
             results[name] = {"error": str(e)}
     return results
+
+
+def to_json(results: dict[str, dict[str, Any]]) -> str:
+    """The result of `evaluate` as JSON; a score that is not a number (as Pearson's r of a
+    constant column) becomes null."""
+    return json.dumps(_finite_or_none(results), indent=2, allow_nan=False)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    return value
 
 
 def format_report(results: dict[str, dict[str, Any]]) -> str:
@@ -260,14 +304,18 @@ def _read_questions(
 
 
 def _answered_right(
-    unit: np.ndarray, spelling: np.ndarray, questions: np.ndarray, method: Method
+    matrix: np.ndarray,
+    norms: np.ndarray,
+    spelling: np.ndarray,
+    questions: np.ndarray,
+    method: Method,
 ) -> np.ndarray:
     """Whether each question's best answer, other than its inputs, is its expected word."""
-    batch = max(1, _SCORES_PER_BATCH // (3 * len(unit)))
+    batch = max(1, _SCORES_PER_BATCH // (3 * len(matrix)))
     hits = []
     for start in range(0, len(questions), batch):
         a, b, c, expected = questions[start : start + batch].T
-        scores = method_scores(unit, np.stack([b, c], axis=1), a[:, None], method)
+        scores = method_scores(matrix, norms, np.stack([b, c], axis=1), a[:, None], method)
         is_input = (spelling == a[:, None]) | (spelling == b[:, None]) | (spelling == c[:, None])
         scores[is_input] = -np.inf
         hits.append(spelling[scores.argmax(axis=1)] == expected)

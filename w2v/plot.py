@@ -6,7 +6,6 @@ no pyplot state.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,12 @@ import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.errors import W2VError
+from w2v.run import LOSS_PNG, WORDS_PNG, read_metrics
 from w2v.vectors import Vectors
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-LOSS_FILE = "loss.png"
-WORDS_FILE = "words.png"
 DEFAULT_WORDS = 100
 # What an evaluation record's per-file result is plotted by: word pairs, then analogies.
 SCORE_KEYS = ("spearman", "accuracy")
@@ -42,26 +40,25 @@ class Plots:
 
 
 def plot_run(run: Path, words: Sequence[str] | None = None) -> Plots:
-    """Write loss.png and words.png into the run directory `run`.
-
-    words.png shows `words`, or the DEFAULT_WORDS most frequent words of the vocabulary.
-    """
+    """Draw the run's loss curve and a map of `words` (default: the DEFAULT_WORDS most frequent
+    words of the vocabulary) into pictures in the run directory `run`."""
     _check_matplotlib()
-    loss_curve, scores = read_metrics(run / "metrics.jsonl")
+    loss_curve, scores = curves(read_metrics(run))
     vectors = Vectors.load(run)
     chosen = _choose_words(vectors, words)
     coords = pca_2d(vectors.unit[[vectors.get_index(w) for w in chosen]])
     projection = {w: (float(x), float(y)) for w, (x, y) in zip(chosen, coords)}
-    _save(_loss_figure(loss_curve, scores), run / LOSS_FILE)
-    _save(_words_figure(projection), run / WORDS_FILE)
-    return Plots(run / LOSS_FILE, run / WORDS_FILE, loss_curve, scores, projection)
+    _save(_loss_figure(loss_curve, scores), run / LOSS_PNG)
+    _save(_words_figure(projection), run / WORDS_PNG)
+    return Plots(run / LOSS_PNG, run / WORDS_PNG, loss_curve, scores, projection)
 
 
-def read_metrics(path: Path) -> tuple[list[tuple[int, float]], dict[str, list[tuple[int, float]]]]:
+def curves(records: list[dict[str, Any]]
+           ) -> tuple[list[tuple[int, float]], dict[str, list[tuple[int, float]]]]:
     """(words, loss) of every logged step, and (epoch, score) of every evaluation, per score."""
     loss_curve: list[tuple[int, float]] = []
     scores: dict[str, list[tuple[int, float]]] = {}
-    for record in _records(path):
+    for record in records:
         if "step" in record:
             loss_curve.append((int(record["words"]), float(record["loss"])))
         for name, result in record.get("eval", {}).items():
@@ -77,22 +74,6 @@ def pca_2d(matrix: np.ndarray) -> np.ndarray:
     _, _, axes = np.linalg.svd(centered, full_matrices=False)
     coords = centered @ axes[:2].T
     return np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            raise W2VError(f"{path} line {number} is not JSON; the metrics are damaged") from None
-    return records
 
 
 def _choose_words(vectors: Vectors, words: Sequence[str] | None) -> list[str]:

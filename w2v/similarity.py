@@ -1,8 +1,10 @@
 """Cosine scoring of whole vocabularies: nearest neighbours and analogies as matrix products.
 
-Every function takes `unit`, a matrix of row-normalized vectors, and scores all its rows at once
-for a batch of queries. Queries are given as word ids, `positive` and `negative` of shape
-[queries, words per query].
+Every function takes `matrix`, the word vectors as they are, and `norms`, their lengths (computed
+once; zero lengths replaced by the smallest float so that zero vectors score 0), and scores all
+rows at once for a batch of queries: the cosine of row r with a unit query q is
+``matrix[r] @ q / norms[r]``, as gensim computes it, without a normalized copy of the matrix.
+Queries by word ids are given as `positive` and `negative` of shape [queries, words per query].
 """
 
 from __future__ import annotations
@@ -20,38 +22,52 @@ METHODS: tuple[Method, ...] = ("3cosadd", "3cosmul")
 COSMUL_EPSILON = 1e-6
 
 
+def safe_norms(matrix: np.ndarray) -> np.ndarray:
+    """The length of each row, with zero lengths replaced by the smallest positive float."""
+    squares = np.einsum("ij,ij->i", matrix, matrix)  # no squared copy of the matrix
+    return np.maximum(np.sqrt(squares), np.finfo(matrix.dtype).tiny)
+
+
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Scale each row to length 1; all-zero rows stay zero."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, np.finfo(matrix.dtype).tiny)
+    return matrix / safe_norms(matrix)[:, None]
 
 
-def cosadd_scores(unit: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """Cosine of every row with the normalized sum of positive minus negative vectors."""
-    query = unit[positive].sum(axis=1) - unit[negative].sum(axis=1)
-    return unit_rows(query) @ unit.T
+def cosines(matrix: np.ndarray, norms: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """[queries, rows]: the cosine of every row with each unit query vector; one matrix product."""
+    return (queries @ matrix.T) / norms
 
 
-def cosmul_scores(unit: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+def cosadd_scores(
+    matrix: np.ndarray, norms: np.ndarray, positive: np.ndarray, negative: np.ndarray
+) -> np.ndarray:
+    """Cosine of every row with the normalized sum of positive minus negative unit vectors."""
+    query = _unit(matrix, norms, positive).sum(axis=1) - _unit(matrix, norms, negative).sum(axis=1)
+    return cosines(matrix, norms, unit_rows(query))
+
+
+def cosmul_scores(
+    matrix: np.ndarray, norms: np.ndarray, positive: np.ndarray, negative: np.ndarray
+) -> np.ndarray:
     """3CosMul (Levy & Goldberg 2014): product of positive over product of negative cosines,
     each shifted from [-1, 1] to [0, 1]."""
     queries, n_positive = positive.shape
     ids = np.concatenate([positive, negative], axis=1)
-    cosines = (unit[ids.reshape(-1)] @ unit.T).reshape(queries, ids.shape[1], -1)
-    shifted = (1 + cosines) / 2
+    each = cosines(matrix, norms, _unit(matrix, norms, ids.reshape(-1)))
+    shifted = (1 + each.reshape(queries, ids.shape[1], -1)) / 2
     numerator = shifted[:, :n_positive].prod(axis=1)
     denominator = shifted[:, n_positive:].prod(axis=1) + COSMUL_EPSILON
     return numerator / denominator
 
 
 def method_scores(
-    unit: np.ndarray, positive: np.ndarray, negative: np.ndarray, method: Method
+    matrix: np.ndarray, norms: np.ndarray, positive: np.ndarray, negative: np.ndarray, method: Method
 ) -> np.ndarray:
     """Scores of every row for a batch of queries, by `method` ("3cosadd" or "3cosmul")."""
     if method == "3cosadd":
-        return cosadd_scores(unit, positive, negative)
+        return cosadd_scores(matrix, norms, positive, negative)
     if method == "3cosmul":
-        return cosmul_scores(unit, positive, negative)
+        return cosmul_scores(matrix, norms, positive, negative)
     raise W2VError(f"unknown analogy method {method!r}; expected one of {', '.join(METHODS)}")
 
 
@@ -61,3 +77,7 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
     scores[exclude] = -np.inf
     best = np.argpartition(-scores, k - 1)[:k]
     return best[np.argsort(-scores[best], kind="stable")]
+
+
+def _unit(matrix: np.ndarray, norms: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    return matrix[ids] / norms[ids][..., None]

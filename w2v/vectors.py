@@ -1,4 +1,7 @@
-"""Trained word vectors: lookup, nearest neighbours, analogies, export to files and PyTorch."""
+"""Word vectors: lookup, gensim's query verbs, analogies, export to files and to PyTorch.
+
+torch is imported only by the methods that make PyTorch modules, so that queries start fast.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +11,42 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
+from w2v.data.corpus import META, OFFSETS, TOKENS, VOCAB
 from w2v.errors import W2VError
-from w2v.projector import write_projector_tsv
-from w2v.run_vectors import read_run_vectors
-from w2v.similarity import Method, method_scores, top_k, unit_rows
-from w2v.word2vec_format import read_word2vec, write_word2vec
+from w2v.formats import READ_FORMATS, read_vectors, write_vectors
+from w2v.formats.reading import UnicodeErrors
+from w2v.run import Table, is_run_file, read_run_vectors
+from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
 
-LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary"]
-SaveFormat = Literal["word2vec-binary", "word2vec-text", "tsv"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary", "glove"]
+SaveFormat = Literal["word2vec-binary", "word2vec-text", "glove", "tsv"]
+# A query term: a word or a vector, optionally with a weight, as gensim's most_similar takes them.
+Key = str | np.ndarray
+Term = Key | tuple[Key, float]
+Terms = Term | Sequence[Term] | None
 
 # Least difflib similarity ratio for a word to be suggested; difflib's own default.
 _SUGGEST_CUTOFF = 0.6
+# How many scores one batch of queries may hold: bounds memory, not results.
+_SCORES_PER_BATCH = 2**25
 
 
 class Vectors:
     """Words and their vectors (row i of `vectors` belongs to `words[i]`), queried by cosine.
 
-    Names follow gensim's KeyedVectors where they overlap, and scores equal its scores.
+    The query verbs are gensim's KeyedVectors' (most_similar, similar_by_vector, doesnt_match,
+    n_similarity, similarity, rank, distance, get_mean_vector, closer_than, ...), with its
+    arguments and its numbers. Where they differ: an unknown word is an error naming close
+    words (gensim raises KeyError, or skips it in doesnt_match), a `topn` larger than the words
+    there are to rank is an error, and a zero vector has cosine 0 with everything (not NaN).
     """
 
     def __init__(
@@ -54,18 +70,51 @@ class Vectors:
         self.counts: np.ndarray | None = None if counts is None else np.asarray(counts, np.int64)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], format: LoadFormat = "auto") -> Vectors:
-        """Load a run directory or a word2vec text/binary file; "auto" tells them apart."""
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        format: LoadFormat = "auto",
+        *,
+        limit: int | None = None,
+        no_header: bool = False,
+        unicode_errors: UnicodeErrors = "replace",
+        table: Table | None = None,
+    ) -> Vectors:
+        """Load a run directory or a vector file (word2vec text or binary, GloVe; gzip, bz2 or
+        xz compressed), its first `limit` words only if given; "auto" tells them apart.
+
+        `no_header` reads a file whose first line is already a word (GloVe). Words that are not
+        valid UTF-8 get U+FFFD for their bad bytes (`unicode_errors="strict"`: an error). Of a
+        run, `table` picks "center", "context" or their "sum" instead of the word vectors.
+        """
         path = Path(path)
+        if format not in ("run", *READ_FORMATS):
+            raise W2VError(f"unknown vector format {format!r}; expected one of run, "
+                           f"{', '.join(READ_FORMATS)}")
         if format == "run" or (format == "auto" and path.is_dir()):
-            return cls(*read_run_vectors(path))
-        binary_by_format = {"auto": None, "word2vec-text": False, "word2vec-binary": True}
-        if format not in binary_by_format:
-            raise W2VError(
-                f"unknown vector format {format!r}; "
-                "expected auto, run, word2vec-text or word2vec-binary"
-            )
-        return cls(*read_word2vec(path, binary=binary_by_format[format]))
+            return cls(*read_run_vectors(path, limit=limit, table=table))
+        if table is not None:
+            raise W2VError(f"{path} is not a run directory; a table can only be chosen from a run")
+        if no_header:
+            if format == "word2vec-binary":
+                raise W2VError("a binary file has a header; no_header applies to text files")
+            format = "glove"  # word2vec text without its header line
+        file = read_vectors(path, format, limit=limit, unicode_errors=unicode_errors)
+        return cls(file.words, file.vectors)
+
+    @classmethod
+    def load_word2vec_format(
+        cls,
+        path: str | os.PathLike[str],
+        binary: bool | None = None,
+        limit: int | None = None,
+        no_header: bool = False,
+        unicode_errors: UnicodeErrors = "replace",
+    ) -> Vectors:
+        """gensim's name for loading: `binary` None tells text from binary by content."""
+        format = "auto" if binary is None else "word2vec-binary" if binary else "word2vec-text"
+        return cls.load(path, format, limit=limit, no_header=no_header,
+                        unicode_errors=unicode_errors)
 
     def save(
         self, path: str | os.PathLike[str], format: SaveFormat = "word2vec-binary"
@@ -73,16 +122,10 @@ class Vectors:
         """Write the vectors as `format`; return the files written.
 
         "tsv" writes two files for the Embedding Projector: the vectors at `path` and the
-        words beside it as ``<stem>-metadata.tsv``.
+        words beside it as ``<stem>-metadata.tsv``. A file of a run or dataset is refused.
         """
-        if format == "tsv":
-            return write_projector_tsv(path, self.words, self.vectors)
-        if format not in ("word2vec-binary", "word2vec-text"):
-            raise W2VError(
-                f"unknown vector format {format!r}; expected word2vec-binary, word2vec-text or tsv"
-            )
-        write_word2vec(path, self.words, self.vectors, binary=format == "word2vec-binary")
-        return [Path(path)]
+        refuse_run_or_dataset_file(path)
+        return write_vectors(path, self.words, self.vectors, format)
 
     @property
     def dim(self) -> int:
@@ -100,10 +143,25 @@ class Vectors:
     def __repr__(self) -> str:
         return f"Vectors({len(self)} words, dim {self.dim})"
 
+    @property
+    def index_to_key(self) -> list[str]:
+        """gensim's name for `words`."""
+        return self.words
+
+    @property
+    def vector_size(self) -> int:
+        """gensim's name for `dim`."""
+        return self.dim
+
+    @cached_property
+    def norms(self) -> np.ndarray:
+        """The length of every vector, computed once; a zero vector's is the smallest float."""
+        return safe_norms(self.vectors)
+
     @cached_property
     def unit(self) -> np.ndarray:
         """The vectors scaled to length 1 (zero vectors stay zero), computed once."""
-        return unit_rows(self.vectors)
+        return self.vectors / self.norms[:, None]
 
     def get_index(self, word: str) -> int:
         """Row of `word`; an unknown word raises W2VError naming close known words."""
@@ -135,24 +193,143 @@ class Vectors:
                 close.append((-ratio, i))
         return [self.words[i] for _, i in heapq.nsmallest(n, close)]
 
-    def similarity(self, word1: str, word2: str) -> float:
-        """Cosine similarity of two words."""
-        return float(self.unit[self.get_index(word1)] @ self.unit[self.get_index(word2)])
+    def get_vector(self, word: str, norm: bool = False) -> np.ndarray:
+        """A copy of the vector of `word`; with `norm`, scaled to length 1."""
+        i = self.get_index(word)
+        return self.vectors[i] / self.norms[i] if norm else self.vectors[i].copy()
+
+    def get_mean_vector(
+        self,
+        keys: Sequence[Key],
+        weights: Sequence[float] | np.ndarray | None = None,
+        pre_normalize: bool = True,
+        post_normalize: bool = False,
+        ignore_missing: bool = True,
+    ) -> np.ndarray:
+        """The weighted mean of words (unit vectors with `pre_normalize`) and vectors (as they
+        are), divided by the sum of the absolute weights; unknown words are skipped with
+        `ignore_missing`; with `post_normalize`, scaled to length 1."""
+        if len(keys) == 0:
+            raise W2VError("cannot take the mean of no words")
+        weights = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float32)
+        if len(weights) != len(keys):
+            raise W2VError(f"{len(keys)} words or vectors but {len(weights)} weights")
+        mean = np.zeros(self.dim, dtype=np.float32)
+        total = 0.0
+        for key, weight in zip(keys, weights):
+            if isinstance(key, str) and ignore_missing and key not in self:
+                continue
+            mean += weight * self._as_vector(key, pre_normalize)
+            total += abs(weight)
+        if total > 0:
+            mean /= total
+        return mean / safe_norms(mean[None])[0] if post_normalize else mean
 
     def most_similar(
         self,
-        word: str | None = None,
-        topn: int = 10,
+        positive: Terms = None,
+        negative: Terms | int = None,
+        topn: int | None = 10,
         *,
-        positive: Sequence[str] = (),
-        negative: Sequence[str] = (),
-    ) -> list[tuple[str, float]]:
-        """The `topn` words closest in cosine to `word`, or, gensim-style, to the normalized
-        sum of the `positive` unit vectors minus the `negative` ones; query words excluded."""
-        positive = [word, *positive] if word is not None else list(positive)
-        if not positive and not negative:
-            raise W2VError("most_similar needs at least one word")
-        return self._ranked(positive, list(negative), topn, "3cosadd")
+        restrict_vocab: int | None = None,
+    ) -> list[tuple[str, float]] | np.ndarray:
+        """The `topn` words closest in cosine to the mean of the `positive` unit vectors minus
+        the `negative` ones (words, or vectors taken as they are; a (term, weight) pair sets
+        its weight), best first, the query words excluded; among the first `restrict_vocab`
+        words only if given. `topn=None` returns the cosines of all (searched) words.
+
+        `most_similar(word, k)` also works: an int in second place is `topn`.
+        """
+        if isinstance(negative, int) and not isinstance(negative, bool):
+            negative, topn = None, negative
+        return self.most_similar_batch([(positive, negative)], topn, restrict_vocab)[0]
+
+    def most_similar_batch(
+        self,
+        queries: Sequence[tuple[Terms, Terms]],
+        topn: int | None = 10,
+        restrict_vocab: int | None = None,
+    ) -> list[list[tuple[str, float]] | np.ndarray]:
+        """`most_similar` for several (positive, negative) queries: one matrix product for
+        each batch of queries, over lengths computed once."""
+        end = self._search_end(restrict_vocab)
+        asked = [self._query(positive, negative) for positive, negative in queries]
+        batch = max(1, _SCORES_PER_BATCH // max(end, 1))
+        results: list[list[tuple[str, float]] | np.ndarray] = []
+        for start in range(0, len(asked), batch):
+            part = asked[start : start + batch]
+            scores = cosines(self.vectors[:end], self.norms[:end], np.stack([q for q, _ in part]))
+            for row, exclude in zip(scores, (ids for _, ids in part)):
+                results.append(row if topn is None else self._best(row, topn, exclude, end))
+        return results
+
+    def similar_by_vector(
+        self, vector: np.ndarray, topn: int | None = 10, restrict_vocab: int | None = None
+    ) -> list[tuple[str, float]] | np.ndarray:
+        """The `topn` words closest in cosine to `vector`."""
+        return self.most_similar([vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def similar_by_key(
+        self, word: str, topn: int | None = 10, restrict_vocab: int | None = None
+    ) -> list[tuple[str, float]] | np.ndarray:
+        """The `topn` words closest in cosine to `word`, itself excluded."""
+        return self.most_similar([word], topn=topn, restrict_vocab=restrict_vocab)
+
+    similar_by_word = similar_by_key
+
+    def similarity(self, w1: str, w2: str) -> float:
+        """Cosine similarity of two words."""
+        return float(self.get_vector(w1, norm=True) @ self.get_vector(w2, norm=True))
+
+    def distance(self, w1: str, w2: str) -> float:
+        """Cosine distance of two words: 1 - similarity."""
+        return 1 - self.similarity(w1, w2)
+
+    def n_similarity(self, ws1: Sequence[str], ws2: Sequence[str]) -> float:
+        """Cosine similarity of the means of two lists of words (of their vectors as they are)."""
+        if not (len(ws1) and len(ws2)):
+            raise W2VError("n_similarity needs at least one word on each side")
+        means = [self.get_mean_vector(ws, pre_normalize=False, ignore_missing=False)
+                 for ws in (ws1, ws2)]
+        first, second = means / safe_norms(np.stack(means))[:, None]
+        return float(first @ second)
+
+    def distances(self, word_or_vector: Key, other_words: Sequence[str] = ()) -> np.ndarray:
+        """Cosine distances from a word or vector to `other_words` (default: every word)."""
+        vector = self._as_vector(word_or_vector, normalize=False)
+        if other_words:
+            ids = [self.get_index(word) for word in other_words]
+            rows, norms = self.vectors[ids], self.norms[ids]
+        else:
+            rows, norms = self.vectors, self.norms
+        return 1 - cosines(rows, norms, vector / safe_norms(vector[None])[0])
+
+    def closer_than(self, word1: str, word2: str) -> list[str]:
+        """Every word closer to `word1` than `word2` is, `word1` itself left out."""
+        distances = self.distances(word1)
+        first = self.get_index(word1)
+        closer = np.flatnonzero(distances < distances[self.get_index(word2)])
+        return [self.words[i] for i in closer if i != first]
+
+    words_closer_than = closer_than
+
+    def rank(self, word1: str, word2: str) -> int:
+        """Where `word2` comes among the neighbours of `word1`: 1 for the nearest."""
+        return len(self.closer_than(word1, word2)) + 1
+
+    def rank_by_centrality(
+        self, words: Sequence[str], use_norm: bool = True
+    ) -> list[tuple[float, str]]:
+        """(cosine with the words' mean, word), most central first."""
+        if not words:
+            raise W2VError("cannot rank an empty list of words")
+        rows = np.stack([self.get_vector(word, norm=use_norm) for word in words])
+        mean = self.get_mean_vector(list(rows), post_normalize=True)
+        return sorted(zip((float(d) for d in rows @ mean), words), reverse=True)
+
+    def doesnt_match(self, words: Sequence[str]) -> str:
+        """The word furthest from the mean of `words`."""
+        return self.rank_by_centrality(words)[-1][1]
 
     def analogy(
         self, a: str, b: str, c: str, k: int = 5, method: Method = "3cosadd"
@@ -162,21 +339,50 @@ class Vectors:
         "3cosadd" ranks by cosine with b - a + c; "3cosmul" by Levy & Goldberg's
         cos(x, b) * cos(x, c) / (cos(x, a) + 1e-6) with cosines shifted to [0, 1].
         """
-        return self._ranked([b, c], [a], k, method)
+        ids = [self.get_index(word) for word in (a, b, c)]
+        positive, negative = np.array([ids[1:]], dtype=np.intp), np.array([ids[:1]], dtype=np.intp)
+        scores = method_scores(self.vectors, self.norms, positive, negative, method)[0]
+        return self._best(scores, k, ids, len(self))
 
-    def _ranked(
-        self, positive: list[str], negative: list[str], k: int, method: Method
+    def _as_vector(self, key: Key, normalize: bool) -> np.ndarray:
+        if isinstance(key, str):
+            return self.get_vector(key, norm=normalize)
+        vector = np.asarray(key, dtype=np.float32)
+        if vector.shape != (self.dim,):
+            raise W2VError(f"a query vector must have {self.dim} values, not shape {vector.shape}")
+        return vector
+
+    def _query(self, positive: Terms, negative: Terms) -> tuple[np.ndarray, list[int]]:
+        """(the unit mean vector of a most_similar query, the rows of its words)."""
+        terms = [(term, 1.0) for term in _as_list(positive)]
+        terms += [(term, -1.0) for term in _as_list(negative)]
+        if not terms:
+            raise W2VError("most_similar needs at least one word or vector")
+        keys = [term[0] if isinstance(term, tuple) else term for term, _ in terms]
+        weights = [term[1] if isinstance(term, tuple) else sign for term, sign in terms]
+        mean = self.get_mean_vector(keys, weights, post_normalize=True, ignore_missing=False)
+        return mean, [self.get_index(key) for key in keys if isinstance(key, str)]
+
+    def _search_end(self, restrict_vocab: int | None) -> int:
+        if restrict_vocab is None:
+            return len(self)
+        if restrict_vocab < 1:
+            raise W2VError(f"restrict_vocab must be a positive number of words, not {restrict_vocab}")
+        return min(restrict_vocab, len(self))
+
+    def _best(
+        self, scores: np.ndarray, k: int, query_rows: Sequence[int], end: int
     ) -> list[tuple[str, float]]:
-        positive_ids = np.array([[self.get_index(w) for w in positive]], dtype=np.intp)
-        negative_ids = np.array([[self.get_index(w) for w in negative]], dtype=np.intp)
-        exclude = np.unique(np.concatenate([positive_ids[0], negative_ids[0]]))
-        available = len(self) - len(exclude)
+        """The `k` best of the first `end` words, none of `query_rows`."""
+        exclude = np.unique(np.array([i for i in query_rows if i < end], dtype=np.intp))
+        available = end - len(exclude)
         if not 1 <= k <= available:
+            searched = f"the {end} words of the vocabulary" if end == len(self) else (
+                f"the first {end} words of the vocabulary")
             raise W2VError(
                 f"cannot list {k} words: k must be between 1 and {available} "
-                f"(the {len(self)} words of the vocabulary minus the query words)"
+                f"({searched} minus the query words)"
             )
-        scores = method_scores(self.unit, positive_ids, negative_ids, method)[0]
         return [(self.words[i], float(scores[i])) for i in top_k(scores, k, exclude)]
 
     def to_embedding(
@@ -186,6 +392,8 @@ class Vectors:
 
         With `padding_idx`, a zero row is inserted there (the words after it move down one).
         """
+        from torch import nn
+
         weights, index = self._table(padding_idx)
         return nn.Embedding.from_pretrained(weights, freeze=freeze, padding_idx=padding_idx), index
 
@@ -196,6 +404,8 @@ class Vectors:
 
         Bags are given by `offsets` as usual; `per_sample_weights` needs mode="sum".
         """
+        from torch import nn
+
         weights, index = self._table(padding_idx)
         bag = nn.EmbeddingBag.from_pretrained(
             weights, freeze=freeze, mode=mode, padding_idx=padding_idx
@@ -203,6 +413,8 @@ class Vectors:
         return bag, index
 
     def _table(self, padding_idx: int | None) -> tuple[torch.Tensor, dict[str, int]]:
+        import torch
+
         weights = torch.tensor(self.vectors)
         if padding_idx is None:
             return weights, dict(self.key_to_index)
@@ -212,3 +424,26 @@ class Vectors:
         weights = torch.cat([weights[:padding_idx], padding, weights[padding_idx:]])
         index = {word: i + (i >= padding_idx) for word, i in self.key_to_index.items()}
         return weights, index
+
+
+def refuse_run_or_dataset_file(path: str | os.PathLike[str]) -> None:
+    """An export never overwrites a file of a run or of a prepared dataset (links followed)."""
+    target = Path(os.path.realpath(path))
+    if is_run_file(target):
+        owner = "run"
+    elif target.name in (TOKENS, OFFSETS, VOCAB, META) and (target.parent / META).is_file():
+        owner = "dataset"
+    else:
+        return
+    raise W2VError(
+        f"{path} is a file of the {owner} in {target.parent}; write the vectors to another path"
+    )
+
+
+def _as_list(terms: Terms) -> list[Term]:
+    """One term or a list of them, as gensim's most_similar takes positive and negative."""
+    if terms is None:
+        return []
+    if isinstance(terms, str) or (isinstance(terms, np.ndarray) and terms.ndim == 1):
+        return [terms]
+    return list(terms)

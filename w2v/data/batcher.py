@@ -5,7 +5,8 @@ subsampling of frequent words (word2vec's keep probability), a window size drawn
 1..window for every kept token, and noise words from counts^0.75. Batches are then slices of
 those arrays, so no Python code runs per token or per example.
 
-A batch is the seed's layout (centers, contexts_negatives, mask, labels), stored compactly:
+A batch gives each center 2 * window context slots and 2 * window * negatives noise slots, each
+with a mask that is 1 where the slot is in use. It is stored compactly:
 
 * context slot j of center n is the kept token at offset `context_offsets(window)[j]` from it,
   read from `stream`, the stretch of kept tokens around the batch's centers;
@@ -13,7 +14,8 @@ A batch is the seed's layout (centers, contexts_negatives, mask, labels), stored
   group of `group_size` centers; a center with c contexts uses the first `negatives * c` of them,
   so each context word gets its own `negatives` noise words, as in word2vec.
 
-`Batch.dense()` expands this to the seed's four arrays; the model computes the same loss on both.
+`w2v.models.reference.dense_batch` expands a batch to one row of slots per center, the layout
+the tests check the models against.
 """
 
 from __future__ import annotations
@@ -126,21 +128,13 @@ class Batch:
         return torch.cat([windows[:, :w], windows[:, w + 1:]], dim=1)
 
     def split(self, parts: int) -> list[Batch]:
-        """Consecutive slices of whole groups; their gradients add up to the whole batch's."""
+        """Consecutive slices of whole groups; their updates add up to the whole batch's."""
         size, w, g = self.centers.shape[0], self.window, self.group_size
         step = -(-(size // g) // parts) * g
         return [Batch(self.centers[lo:lo + step], self.stream[lo:lo + step + 2 * w],
                       self.context_mask[lo:lo + step], self.noise[lo // g:(lo + step) // g],
                       self.noise_mask[lo:lo + step], 0, 0)
                 for lo in range(0, size, step)]
-
-    def dense(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The seed's layout: (centers, contexts_negatives, mask, labels), each row one center."""
-        negatives = self.noise.repeat_interleave(self.group_size, dim=0)
-        contexts_negatives = torch.cat([self.contexts(), negatives], dim=1)
-        mask = torch.cat([self.context_mask, self.noise_mask], dim=1)
-        labels = torch.cat([torch.ones_like(self.context_mask), torch.zeros_like(self.noise_mask)], 1)
-        return self.centers, contexts_negatives, mask, labels
 
 
 @dataclass
@@ -159,10 +153,12 @@ class _Chunk:
 
 
 class Batcher:
-    """Yields the batches of each epoch; the randomness of a chunk depends only on (seed, epoch, chunk)."""
+    """Yields the batches of each epoch; the randomness of a chunk depends only on
+    (seed, shard, epoch, chunk), where `shard` numbers the part of the corpus this batcher reads
+    (a process's rank, when several train)."""
 
     def __init__(self, tokens: np.ndarray, offsets: np.ndarray, counts: np.ndarray,
-                 config: TrainConfig, device: torch.device, stream: int = 0,
+                 config: TrainConfig, device: torch.device, shard: int = 0,
                  chunks: list[tuple[int, int]] | None = None) -> None:
         self.tokens = tokens
         self.offsets = np.asarray(offsets, dtype=np.int64)
@@ -170,7 +166,7 @@ class Batcher:
         self.device = device
         self.keep_prob = torch.as_tensor(keep_probabilities(counts, config.sample), dtype=torch.float32, device=device)
         self.noise_table = torch.from_numpy(noise_table(counts)).to(device)
-        self.stream = stream
+        self.shard = shard
         self.chunks = chunks or chunk_bounds(self.offsets, config.chunk_tokens)
         self.noise_slots = 2 * config.window * config.negatives
         offsets_t = torch.tensor(context_offsets(config.window), device=device)
@@ -209,7 +205,7 @@ class Batcher:
 
     def _generator(self, epoch: int, chunk: int) -> torch.Generator:
         gen = torch.Generator(device=self.device)
-        gen.manual_seed((((self.config.seed * 1_000_003 + self.stream) * 1_000_003 + epoch)
+        gen.manual_seed((((self.config.seed * 1_000_003 + self.shard) * 1_000_003 + epoch)
                          * 1_000_003 + chunk) % 2**64)
         return gen
 

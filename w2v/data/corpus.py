@@ -1,6 +1,6 @@
 """The prepared dataset: an encoded corpus on disk, written by `w2v prepare`, read by training.
 
-A dataset is a directory `<data_dir>/<name>/` holding four files:
+A dataset is a directory `<data_dir>/<name>/` holding four files (format version 2):
 
 `tokens.bin`
     Little-endian int32 token ids (`np.memmap(path, dtype="<i4", mode="r")`): the corpus with
@@ -13,12 +13,16 @@ A dataset is a directory `<data_dir>/<name>/` holding four files:
 `vocab.tsv`
     The vocabulary, line i = `word<TAB>count` of id i (see `w2v.data.vocab`).
 `meta.json`
-    `{"format": "w2v-dataset", "version": 1, "name", "source", "checksums": {file: sha256},
-    "sentences", "tokens" (kept), "raw_tokens" (read), "vocab_size", "min_count", "max_vocab",
-    "dropped_tokens", "replaced_characters" (U+FFFD put in for input that was not UTF-8),
-    "created" (ISO 8601)}`.
+    `{"format": "w2v-dataset", "version": 2, "name", "source" (what was prepared, in words),
+    "sources" (the files, folders or URLs named), "files" (files read), "tokenizer" (its
+    settings, `w2v.data.tokenizer.Tokenizer.to_dict()`), "checksums": {file: sha256},
+    "sentences", "tokens" (kept), "raw_tokens" (read), "distinct_words" (before the cut),
+    "vocab_size", "min_count", "max_vocab", "dropped_tokens", "replaced_characters" (U+FFFD put
+    in for input that was not UTF-8), "created" (ISO 8601)}`. Version 1 had no "sources",
+    "files", "tokenizer" or "distinct_words"; it is read as whitespace-tokenized.
 
 The directory is built under a temporary name and renamed, so it is there whole or not at all.
+Words that come in later (queries) are normalized as the corpus was: `dataset_tokenizer`.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from w2v.data.checksum import sha256_file
+from w2v.data.tokenizer import Tokenizer
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 
 FORMAT = "w2v-dataset"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 TOKENS = "tokens.bin"
 OFFSETS = "offsets.bin"
 VOCAB = "vocab.tsv"
@@ -125,9 +131,38 @@ class Dataset:
     def sentences(self) -> int:
         return len(self.offsets) - 1
 
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return dataset_tokenizer(self.meta)
 
-def open_dataset(path: Path) -> Dataset:
-    """Open the dataset in `path`, checking that its files agree with `meta.json`."""
+
+def dataset_tokenizer(meta: dict[str, Any]) -> Tokenizer:
+    """The tokenizer a dataset was prepared with, from its meta.json (version 1: whitespace).
+
+    `dataset_tokenizer(meta).normalize_word(word)` turns a query word into the vocabulary entry
+    it stands for.
+    """
+    try:
+        return Tokenizer.from_dict(meta.get("tokenizer"))
+    except W2VError as exc:
+        raise W2VError(f"{META}: {exc}; {RERUN}") from None
+
+
+def is_dataset(path: Path) -> bool:
+    """Whether `path` is a directory that w2v wrote as a dataset (its meta.json says so)."""
+    try:
+        meta = json.loads((Path(path) / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def open_dataset(path: Path, verify: bool = True) -> Dataset:
+    """Open the dataset in `path`, checking that its files agree with `meta.json`.
+
+    `verify` also compares every file with its checksum, which reads all of it; a process
+    opening a dataset that another one has just verified can skip that.
+    """
     path = Path(path)
     meta = _read_meta(path)
     for name in (TOKENS, OFFSETS, VOCAB):
@@ -151,7 +186,9 @@ def open_dataset(path: Path) -> Dataset:
     tokens = np.memmap(path / TOKENS, dtype=TOKEN_DTYPE, mode="r")
     if tokens.min() < 0 or tokens.max() >= len(vocab):
         raise W2VError(f"dataset {path}: {TOKENS} holds word ids outside the vocabulary; {RERUN}")
-    _check_checksums(path, meta)
+    if verify:
+        _check_checksums(path, meta)
+    dataset_tokenizer(meta)
     return Dataset(path, tokens, offsets, vocab, meta)
 
 
@@ -182,10 +219,10 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise W2VError(f"cannot read {path / META}: {exc}; {RERUN}") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise W2VError(f"{path / META} is not a w2v dataset description; {RERUN}")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE_VERSIONS:
         raise W2VError(
             f"dataset {path} has format version {meta.get('version')}, this w2v reads "
-            f"version {VERSION}; {RERUN}"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}; {RERUN}"
         )
     for key in ("tokens", "sentences", "vocab_size"):
         if not isinstance(meta.get(key), int) or meta[key] < 1:

@@ -2,13 +2,18 @@
 
 Only a few items are in flight at a time, so a stream larger than memory can be mapped, and
 the results come back in input order, so what is built from them does not depend on how many
-workers there were.
+workers there were. Workers are fresh interpreters (not forks: they share nothing with the
+parent, whose memory may be large) and they exit as soon as the parent is gone, whatever it
+died of.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,6 +27,8 @@ R = TypeVar("R")
 
 # Items waiting or running per worker: enough that no worker idles while the parent reads.
 QUEUED_PER_WORKER = 2
+# How often a worker checks that its parent is still there, in seconds.
+PARENT_CHECK_S = 0.2
 
 _task: Callable[[object], object] | None = None
 
@@ -45,7 +52,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
     if check_workers(workers) == 1:
         yield from map(fn, items)
         return
-    pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(fn,))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(fn, os.getpid()))
     try:
         pending: deque[Future[R]] = deque()
         for item in items:
@@ -67,11 +75,20 @@ def _result(future: Future[R]) -> R:
         ) from exc
 
 
-def _start_worker(fn: Callable[[object], object]) -> None:
+def _start_worker(fn: Callable[[object], object], parent: int) -> None:
     global _task
     _task = fn
     # Ctrl-C reaches the whole process group: the parent stops the pool, workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    """End this worker once its parent is gone: nobody would read its results."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def _run(item: object) -> object:

@@ -2,14 +2,18 @@
 
 The text is streamed twice in blocks: the first pass counts words to build the vocabulary,
 the second encodes each block and appends it to the dataset files. Memory is bounded by the
-block size and the vocabulary, not by the corpus. Worker processes count and encode the
-blocks; the results are used in input order, so the dataset is the same for any number of
-workers.
+block size, the counting budget (`count_memory`: counts beyond it are spilled to sorted runs
+on disk, inside the dataset's temporary directory) and the vocabulary, not by the corpus or the
+number of distinct strings in it. Worker processes count and encode the blocks; the results are
+used in input order, so the dataset is the same for any number of workers.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -18,17 +22,19 @@ from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
-from w2v.atomic import atomic_dir
 from w2v.data.corpus import OFFSETS, TOKENS, VOCAB, DatasetWriter, write_meta
+from w2v.data.counter import DEFAULT_MEMORY, KeyCounter, WordCounts, select_words
 from w2v.data.download import fetch
-from w2v.data.passes import WordCounts, count_block, encode_block
+from w2v.data.passes import Encoder, TextTotals, count_block
 from w2v.data.pool import available_cpus, check_workers, ordered_map
 from w2v.data.ptb import ptb_train, ptb_url
-from w2v.data.text import TextFile, open_text_file
-from w2v.data.vocab import Vocab
+from w2v.data.target import check_name, dataset_dir
+from w2v.data.text import SUFFIXES, Corpus, open_corpus
+from w2v.data.tokenizer import Tokenizer, raw_text_hint
+from w2v.data.vocab import Vocab, check_limits
 from w2v.errors import W2VError
 
-CORPUS_SUFFIXES = (".txt", ".gz", ".zip")
+CORPUS_SUFFIXES = (".txt", *SUFFIXES)
 # Smaller corpora are prepared in-process: starting workers would cost more than they save.
 PARALLEL_MIN_BYTES = 16 << 20
 
@@ -47,6 +53,8 @@ class PrepareSummary:
     replaced_characters: int
     seconds: float
     mb_per_s: float
+    distinct_words: int = 0
+    hint: str | None = None  # a note when whitespace-split text looks raw
 
     def line(self) -> str:
         replaced = (
@@ -62,119 +70,154 @@ class PrepareSummary:
 
 
 def prepare(
-    source: str | None,
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     data_dir: Path,
     *,
+    name: str | None = None,
+    tokenizer: str | Tokenizer = "whitespace",
+    lowercase: bool = False,
     min_count: int = 10,
     max_vocab: int | None = None,
     workers: int | None = None,
+    count_memory: int = DEFAULT_MEMORY,
     progress: bool = True,
 ) -> PrepareSummary:
-    """Build the dataset `<data_dir>/<name>` from `source`: a file, a URL, or None for PTB.
+    """Build the dataset `<data_dir>/<name>` from `source`: files, folders, URLs, or None for PTB.
 
-    A URL is first downloaded to `<data_dir>/downloads/`. `workers` processes read the text
-    (default: one per available core; 1 works in this process). Returns a summary.
+    Several sources (or a folder) are read as one corpus, in order. A URL is first downloaded
+    to `<data_dir>/downloads/`. `name` defaults to the first source's name. `tokenizer`
+    ("whitespace" or "words", see `w2v.data.tokenizer`) and `lowercase` set how text becomes
+    words. Counting uses about `count_memory` bytes and spills to disk beyond it. `workers`
+    processes read the text (default: one per available core; 1 works in this process); they
+    are started afresh (multiprocessing's "spawn"), so a script that calls this needs the
+    usual `if __name__ == "__main__":` guard.
     """
     data_dir = Path(data_dir)
+    check_limits(min_count, max_vocab)
+    if count_memory < 1:
+        raise W2VError(f"the counting memory must be positive, not {count_memory}")
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = Tokenizer(tokenizer, lowercase)
     workers = check_workers(available_cpus() if workers is None else workers)
-    text, name, label = _resolve(source, data_dir, progress)
-    workers = workers if _stored_size(text) >= PARALLEL_MIN_BYTES else 1
+    single = isinstance(source, (str, os.PathLike))
+    sources = [str(s) for s in ([source] if single else source or [])]  # type: ignore[list-item]
+    corpus, name, label = _resolve(sources, data_dir, name, progress)
+    workers = workers if corpus.stored_size >= PARALLEL_MIN_BYTES else 1
     start = time.perf_counter()
-    counts = _count_words(text, workers, progress)
-    if counts.tokens == 0:
-        raise W2VError(f"{text} holds no words: the corpus is empty")
-    vocab = Vocab.build(counts.words, min_count, max_vocab)
-    with atomic_dir(data_dir / name) as tmp:
-        sentences, tokens = _write_data(tmp, text, vocab, workers, progress)
+    with dataset_dir(data_dir, name, corpus.sources) as tmp:
+        totals, words = _count_words(
+            corpus, tokenizer, workers, KeyCounter(tmp / "counts", count_memory),
+            min_count, max_vocab, progress,
+        )
+        if totals.tokens == 0:
+            raise W2VError(f"{corpus} holds no words: the corpus is empty")
+        assert words.commonest is not None
+        vocab = Vocab.of_kept(words.kept, min_count, max_vocab, words.commonest)
+        shutil.rmtree(tmp / "counts", ignore_errors=True)
+        encoder = Encoder(vocab, tokenizer)
+        sentences, tokens = _write_data(tmp, corpus, vocab, encoder, workers, progress)
         write_meta(
             tmp,
             {
                 "name": name,
                 "source": label,
+                "sources": sources or [label],
+                "files": len(corpus.files),
+                "tokenizer": tokenizer.to_dict(),
                 "sentences": sentences,
                 "tokens": tokens,
-                "raw_tokens": counts.tokens,
+                "raw_tokens": totals.tokens,
+                "distinct_words": words.distinct,
                 "vocab_size": len(vocab),
                 "min_count": min_count,
                 "max_vocab": max_vocab,
-                "dropped_tokens": counts.tokens - tokens,
-                "replaced_characters": counts.replaced,
+                "dropped_tokens": totals.tokens - tokens,
+                "replaced_characters": totals.replaced,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         )
     seconds = time.perf_counter() - start
+    hint = None
+    if tokenizer.name == "whitespace":
+        hint = raw_text_hint(vocab.words, vocab.counts.tolist())
     return PrepareSummary(
         path=data_dir / name,
         name=name,
         sentences=sentences,
         tokens=tokens,
-        raw_tokens=counts.tokens,
+        raw_tokens=totals.tokens,
         vocab_size=len(vocab),
-        dropped_share=1 - tokens / counts.tokens,
-        replaced_characters=counts.replaced,
+        dropped_share=1 - tokens / totals.tokens,
+        replaced_characters=totals.replaced,
         seconds=seconds,
-        mb_per_s=counts.nbytes / 1e6 / seconds,
+        mb_per_s=totals.nbytes / 1e6 / seconds,
+        distinct_words=words.distinct,
+        hint=hint,
     )
 
 
-def _count_words(text: TextFile, workers: int, progress: bool) -> WordCounts:
-    """First pass: how often each token occurs."""
-    total = WordCounts()
-    with _bar(text, "counting", progress) as bar:
-        if workers == 1:
-            # Counting straight into one Counter, not merging one per block, measured a third
-            # faster, for this pass and (through the heap it leaves) the encoding pass.
-            for block in text.blocks():
-                total.count(block)
-                bar.update(len(block))
-        else:
-            for counts in ordered_map(count_block, text.blocks(), workers):
-                total.add(counts)
-                bar.update(counts.nbytes)
-    return total
+def _count_words(
+    corpus: Corpus,
+    tokenizer: Tokenizer,
+    workers: int,
+    counter: KeyCounter,
+    min_count: int,
+    max_vocab: int | None,
+    progress: bool,
+) -> tuple[TextTotals, WordCounts]:
+    """First pass: how often each token occurs; the words that make the vocabulary."""
+    totals = TextTotals()
+    with _bar(corpus, "counting", progress) as bar:
+        for counts in ordered_map(partial(count_block, tokenizer), corpus.blocks(), workers):
+            counter.add(counts.tables)
+            totals.add(counts.totals)
+            totals.check_is_text(corpus)
+            bar.update(counts.totals.nbytes)
+    totals.check_is_text(corpus, final=True)
+    return totals, select_words(counter.merged(), min_count, max_vocab)
 
 
 def _write_data(
-    directory: Path, text: TextFile, vocab: Vocab, workers: int, progress: bool
+    directory: Path, corpus: Corpus, vocab: Vocab, encoder: Encoder, workers: int,
+    progress: bool,
 ) -> tuple[int, int]:
     """Write the token, offset and vocabulary files; return the sentence and token counts."""
     with open(directory / TOKENS, "wb") as tokens, open(directory / OFFSETS, "wb") as offsets:
         writer = DatasetWriter(tokens, offsets)
-        _encode_corpus(text, vocab, writer, workers, progress)
+        with _bar(corpus, "encoding", progress) as bar:
+            for block in ordered_map(encoder, corpus.blocks(), workers):
+                writer.write(block.ids, block.line_lengths)
+                bar.update(block.nbytes)
         writer.finish()
     if writer.tokens != vocab.counts.sum():
-        raise W2VError(f"{text} changed while it was being prepared; prepare it again")
+        raise W2VError(f"{corpus} changed while it was being prepared; prepare it again")
     vocab.save(directory / VOCAB)
     return writer.sentences, writer.tokens
 
 
-def _encode_corpus(
-    text: TextFile, vocab: Vocab, writer: DatasetWriter, workers: int, progress: bool
-) -> None:
-    """Second pass: write the ids of the in-vocabulary tokens, line by line."""
-    with _bar(text, "encoding", progress) as bar:
-        for block in ordered_map(partial(encode_block, vocab), text.blocks(), workers):
-            writer.write(block.ids, block.line_lengths)
-            bar.update(block.nbytes)
+def _resolve(
+    sources: list[str], data_dir: Path, name: str | None, progress: bool
+) -> tuple[Corpus, str, str]:
+    """The corpus to read, the dataset's name, and how to describe the source in meta.json."""
+    if not sources:
+        ptb = ptb_train(data_dir, progress=progress)
+        return Corpus((ptb,), (ptb.path,)), check_name(name or "ptb", "ptb"), ptb_url()
+    paths = [_local_path(source, data_dir, progress) for source in sources]
+    corpus = open_corpus(paths)
+    if name is None:
+        name = _dataset_name(paths[0].name, sources[0])
+    label = sources[0] if len(sources) == 1 else f"{sources[0]} and {len(sources) - 1} more"
+    return corpus, check_name(name, sources[0]), label
 
 
-def _stored_size(text: TextFile) -> int:
-    """Bytes of text; for gzip, of the compressed file, a lower bound that costs no reading."""
-    size = text.size
-    return text.path.stat().st_size if size is None else size
-
-
-def _resolve(source: str | None, data_dir: Path, progress: bool) -> tuple[TextFile, str, str]:
-    """The text to read, the dataset's name, and how to describe the source in meta.json."""
-    if source is None:
-        return ptb_train(data_dir, progress=progress), "ptb", ptb_url()
-    if urlparse(source).scheme in ("http", "https"):
-        filename = Path(unquote(urlparse(source).path)).name
-        name = _dataset_name(filename, source)
-        path = fetch(source, data_dir / "downloads" / filename, progress=progress)
-        return open_text_file(path), name, source
-    path = Path(source)
-    return open_text_file(path), _dataset_name(path.name, source), source
+def _local_path(source: str, data_dir: Path, progress: bool) -> Path:
+    """The path of a source; a URL is downloaded to `<data_dir>/downloads/` first."""
+    if urlparse(source).scheme not in ("http", "https"):
+        return Path(source)
+    filename = Path(unquote(urlparse(source).path)).name
+    if not filename or filename.startswith(".") or not filename.isprintable():
+        raise W2VError(f"cannot name a dataset after {source!r}; give the file a plain name")
+    return fetch(source, data_dir / "downloads" / filename, progress=progress)
 
 
 def _dataset_name(filename: str, source: str) -> str:
@@ -183,13 +226,13 @@ def _dataset_name(filename: str, source: str) -> str:
     while Path(name).suffix.lower() in CORPUS_SUFFIXES:
         name = name[: -len(Path(name).suffix)]
     if not name or name.startswith("."):
-        raise W2VError(f"cannot name a dataset after {source!r}; give the file a plain name")
+        raise W2VError(f"cannot name a dataset after {source!r}; choose a name with --name")
     return name
 
 
-def _bar(text: TextFile, desc: str, progress: bool) -> tqdm:
+def _bar(corpus: Corpus, desc: str, progress: bool) -> tqdm:
     return tqdm(
-        total=text.size,
+        total=corpus.size,
         desc=desc,
         unit="B",
         unit_scale=True,

@@ -7,14 +7,20 @@ line i holding `word<TAB>count` for id i.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.errors import W2VError
+
+
+def check_limits(min_count: int, max_vocab: int | None) -> None:
+    if min_count < 1:
+        raise W2VError(f"--min-count must be at least 1, not {min_count}")
+    if max_vocab is not None and max_vocab < 1:
+        raise W2VError(f"--max-vocab must be at least 1, not {max_vocab}")
 
 
 class Vocab:
@@ -34,21 +40,29 @@ class Vocab:
         cls, counts: Mapping[str, int], min_count: int = 10, max_vocab: int | None = None
     ) -> Vocab:
         """Keep the words seen at least `min_count` times, at most `max_vocab` of the commonest."""
-        if min_count < 1:
-            raise W2VError(f"--min-count must be at least 1, not {min_count}")
-        if max_vocab is not None and max_vocab < 1:
-            raise W2VError(f"--max-vocab must be at least 1, not {max_vocab}")
+        check_limits(min_count, max_vocab)
         if not counts:
             raise W2VError("the corpus has no words")
+        commonest = max(counts.items(), key=lambda item: item[1])
         kept = [(word, n) for word, n in counts.items() if n >= min_count]
+        return cls.of_kept(kept, min_count, max_vocab, commonest)
+
+    @classmethod
+    def of_kept(
+        cls,
+        kept: list[tuple[str, int]],
+        min_count: int,
+        max_vocab: int | None,
+        commonest: tuple[str, int],
+    ) -> Vocab:
+        """The vocabulary of the words that passed `min_count`; `commonest` explains an empty one."""
         if not kept:
-            word, top = max(counts.items(), key=lambda item: item[1])
+            word, top = commonest
             raise W2VError(
                 f"no word occurs {min_count} times or more (the commonest, {word!r}, occurs "
                 f"{top} times); use a lower --min-count, at most {top}"
             )
-        kept.sort(key=lambda item: (-item[1], item[0]))
-        kept = kept[:max_vocab]
+        kept = sorted(kept, key=lambda item: (-item[1], item[0]))[:max_vocab]
         return cls([word for word, _ in kept], np.array([n for _, n in kept], dtype=np.int64))
 
     def save(self, path: Path) -> None:
@@ -63,15 +77,18 @@ class Vocab:
             raise W2VError(f"cannot read the vocabulary {path}: {exc}") from exc
         if lines[-1] == "":
             lines.pop()
-        words, counts = [], []
+        words, counts, seen = [], [], set()
         for number, line in enumerate(lines, start=1):
             word, tab, count = line.partition("\t")
+            count = count.removesuffix("\r")
             if not (word and tab and count.isascii() and count.isdigit()):
-                raise W2VError(f"{path}, line {number}: expected 'word<TAB>count', got {line!r}")
+                raise W2VError(f"{path}: line {number}: expected 'word<TAB>count', found {line!r}")
+            if word in seen:
+                raise W2VError(f"{path}: line {number}: duplicate word {word!r} (a word is listed "
+                               f"twice)")
+            seen.add(word)
             words.append(word)
             counts.append(int(count))
-        if len(set(words)) != len(words):
-            raise W2VError(f"{path} lists a word twice")
         return cls(words, np.array(counts, dtype=np.int64))
 
     def __len__(self) -> int:
@@ -82,9 +99,3 @@ class Vocab:
 
     def __getitem__(self, word: str) -> int:
         return self.index[word]
-
-    def encode(self, tokens: Sequence[str]) -> np.ndarray:
-        """Ids of `tokens` as int32, -1 for words not in the vocabulary."""
-        # map() runs the dict lookups in C: no Python-level loop per token.
-        ids = map(self.index.get, tokens, itertools.repeat(-1))
-        return np.fromiter(ids, dtype=np.int32, count=len(tokens))

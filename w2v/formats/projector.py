@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v.atomic import atomic_path
+from w2v.atomic import atomic_path, writes_in_place
 from w2v.errors import W2VError
 
 _LINE_BREAK_OR_TAB = re.compile("[\t\n\r]")
@@ -36,6 +36,10 @@ def write_projector_tsv(
         if _LINE_BREAK_OR_TAB.search(word):
             raise W2VError(f"cannot write the word {word!r} to a tsv file: it has a tab or newline")
     meta = metadata_path(path)
+    if writes_in_place(path):
+        raise W2VError(
+            f"tsv writes two files, {path} and {meta}; give the path of a regular file instead"
+        )
     with atomic_path(path) as vectors_tmp, atomic_path(meta) as meta_tmp:
         with open(vectors_tmp, "w", encoding="utf-8", newline="\n") as out:
             rows = matrix.astype(np.float32, copy=False)

@@ -1,0 +1,64 @@
+"""One owner per contract: the defaults in one place (the TOML files and the README agree with
+it), the run directory's file names in one module, the models on one contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+from cli_support import ROOT
+
+from w2v.config import MODEL_DEFAULTS, MODELS, TrainConfig, defaults, read_toml
+from w2v.models import MODEL_CLASSES, NegativeSamplingModel
+
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("file", "model"), [("ptb.toml", "skipgram"), ("cbow.toml", "cbow")])
+def test_the_config_files_hold_the_defaults(file: str, model: str) -> None:
+    assert TrainConfig(**read_toml(ROOT / "configs" / file)) == defaults(model)
+
+
+def test_the_readme_states_the_defaults() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| (\S+) \| (\S+) \|", README, re.MULTILINE)
+    assert [name for name, _, _ in rows] == [f.name for f in dataclasses.fields(TrainConfig)]
+    for model, column in (("skipgram", 1), ("cbow", 2)):
+        config = defaults(model)
+        assert {row[0]: row[column] for row in rows} == \
+            {name: str(value) for name, value in config.to_dict().items()}
+    skipgram, cbow = defaults("skipgram"), defaults("cbow")
+    prose = " ".join(README.split())
+    start, end, ratio = re.search(r"decays linearly from ([\d.]+) to ([\d.]+)·([\d.e-]+)",
+                                  prose).groups()
+    assert float(start) == float(end) == skipgram.lr and float(ratio) == skipgram.min_lr_ratio
+    epochs, lr, batch = re.search(r"\((\d+) epochs at lr ([\d.]+) in batches of (\d+) by "
+                                  r"default", prose).groups()
+    assert (int(epochs), float(lr), int(batch)) == (cbow.epochs, cbow.lr, cbow.batch_size)
+    assert float(re.search(r"\(t = ([\d.e-]+)\)", prose).group(1)) == skipgram.sample
+    assert f"drawn uniformly from 1..{skipgram.window}" in prose
+    assert f"{skipgram.negatives} noise words per context word" in prose
+
+
+def test_every_model_has_its_defaults_and_its_class() -> None:
+    assert tuple(MODEL_CLASSES) == MODELS == tuple(MODEL_DEFAULTS)
+    for name, cls in MODEL_CLASSES.items():
+        assert issubclass(cls, NegativeSamplingModel) and cls.name == name
+    with pytest.raises(TypeError, match="abstract"):
+        NegativeSamplingModel(3, 2)
+
+
+RUN_FILES = ["run.json", "config.json", "metrics.jsonl", "checkpoint.pt", "vectors.npy",
+             "loss.png", "words.png"]
+
+
+def test_the_run_directorys_file_names_are_in_one_module() -> None:
+    for path in sorted((ROOT / "w2v").rglob("*.py")):
+        if path.name == "run.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        named = [name for name in RUN_FILES if name in text]
+        # vocab.tsv is also the dataset's; the dataset's modules live in w2v/data
+        if path.parent.name != "data" and "vocab.tsv" in text:
+            named.append("vocab.tsv")
+        assert not named, f"{path.relative_to(ROOT)} names {', '.join(named)}"
