@@ -141,9 +141,12 @@ class TableSync:
         # wait for the device at every step, so there the rows of every update are kept and the
         # earliest value of a row counts. keep_all chooses either way on any device.
         self.keep_all = first.is_cuda if keep_all is None else keep_all
+        # per table, a flag per row: set while this rank keeps the row (and at a sync, for a
+        # moment, on the rows any rank changed)
         self.flags = {name: torch.zeros(len(t), dtype=torch.uint8, device=t.device)
                       for name, t in tables.items()}
         self.kept = {name: KeptRows(t) for name, t in tables.items()}
+        self.scratch = Scratch(first)
         self.totals = SyncTotals(started=time.perf_counter())
 
     def before_update(self, table: str, rows: torch.Tensor) -> None:
@@ -158,10 +161,12 @@ class TableSync:
         """Sync the tables; return the counters summed over ranks."""
         begin = time.perf_counter()
         rank, world = dist.get_rank(), dist.get_world_size()
+        self.scratch.reset()
         own = {}  # per table: (row ids, change since the last sync) of the rows this rank changed
         for name, table in self.tables.items():
             ids, kept = self.kept[name].take(unique=not self.keep_all)
-            own[name] = (ids, kept, table.index_select(0, ids).sub_(kept))
+            change = torch.index_select(table, 0, ids, out=self.scratch.take(len(ids)))
+            own[name] = (ids, kept, change.sub_(kept))
         head = torch.cat([counters, counters.new_tensor([len(ids) for ids, _, _ in own.values()])])
         heads = [torch.empty_like(head) for _ in range(world)]
         dist.all_gather(heads, head)
@@ -169,16 +174,8 @@ class TableSync:
         received = self._exchange({name: (ids, change) for name, (ids, _, change) in own.items()},
                                   sizes, rank)
         rows_synced = 0
-        for t, (name, table) in enumerate(self.tables.items()):
-            ids, kept, _ = own[name]
-            changes = received[t]
-            rows = self._union(name, [i for i, _ in changes])
-            summed = table.new_zeros(len(rows), table.shape[1])
-            for i, change in changes:  # rank order: the same sums, bit for bit, on every rank
-                summed.index_add_(0, torch.searchsorted(rows, i), change)
-            table.index_copy_(0, ids, kept)  # back to the values of the last sync
-            table.index_add_(0, rows, summed)
-            rows_synced += len(rows)
+        for t, (name, (ids, kept, _)) in enumerate(own.items()):
+            rows_synced += self._apply(name, ids, kept, received[t])
         sent = sum(_nbytes(ids) + _nbytes(change) for ids, _, change in own.values())
         self.totals.add(rows_synced, (world - 1) * sent + _nbytes(head) * world,
                         time.perf_counter() - begin)
@@ -196,7 +193,7 @@ class TableSync:
                     per_rank.append((ids, change))
                     continue
                 n = peer_sizes[t]
-                theirs = (ids.new_empty(n), change.new_empty(n, change.shape[1]))
+                theirs = (ids.new_empty(n), self.scratch.take(n))
                 per_rank.append(theirs)
                 for tag, (mine, buffer) in enumerate(zip((ids, change), theirs, strict=True)):
                     if len(mine):
@@ -209,14 +206,22 @@ class TableSync:
                 work.wait()
         return received
 
-    def _union(self, table: str, ids: list[torch.Tensor]) -> torch.Tensor:
-        """The sorted ids of the rows any rank changed."""
-        flags = self.flags[table]
-        for i in ids:
+    def _apply(self, table: str, ids: torch.Tensor, kept: torch.Tensor,
+               changes: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+        """Set every row some rank changed to (its value at the last sync) + (the sum of the
+        ranks' changes, in rank order); `ids` and `kept` are this rank's rows and their values
+        at the last sync. Returns the number of rows set."""
+        weights, flags = self.tables[table], self.flags[table]
+        for i, _ in changes:
             flags[i] = 1
-        rows = flags.nonzero().squeeze(1)
+        rows = flags.nonzero().squeeze(1)  # sorted
         flags[rows] = 0
-        return rows
+        summed = self.scratch.take(len(rows)).zero_()
+        for i, change in changes:  # in rank order, so every rank forms the same sums
+            summed.index_add_(0, torch.searchsorted(rows, i), change)
+        weights.index_copy_(0, ids, kept)  # back to the last sync's values
+        weights.index_add_(0, rows, summed)
+        return len(rows)
 
     def dense_bytes(self) -> int:
         """What each rank sends to all-reduce the whole tables (as a ring all-reduce does)."""
@@ -278,6 +283,25 @@ class KeptRows:
                                      self.values.new_empty(size - self.count, self.values.shape[1])])
         start, self.count = self.count, end
         return self.ids[start:end], self.values[start:end]
+
+
+class Scratch:
+    """[n, dim] buffers for one sync, from storage reused from sync to sync: buffers this large
+    would otherwise be fresh memory, which the system hands out a page fault at a time."""
+
+    def __init__(self, like: torch.Tensor) -> None:
+        self.storage = like.new_empty(0, like.shape[1])
+        self.used = 0
+
+    def reset(self) -> None:
+        self.used = 0
+
+    def take(self, n: int) -> torch.Tensor:
+        if self.used + n > len(self.storage):  # views taken before keep the storage they have
+            self.storage = self.storage.new_empty(2 * (self.used + n), self.storage.shape[1])
+            self.used = 0
+        self.used += n
+        return self.storage[self.used - n:self.used]
 
 
 @dataclass
