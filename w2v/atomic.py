@@ -12,9 +12,9 @@ import contextlib
 import errno
 import glob
 import os
+import secrets
 import shutil
 import stat
-import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
