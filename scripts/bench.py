@@ -166,6 +166,7 @@ class Result:
     centers_per_s: float | None
     peak_mb: float
     wordsim: float
+    men: float | None = None
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> tuple[str, float, float]:
@@ -361,10 +362,11 @@ def bench_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float, prepare
         flags += ["--nproc", str(nproc)]
     _, seconds, peak = run(w2v("train", *flags))
     info = json.loads((run_dir / "run.json").read_text())
-    score = evaluate_word_pairs(Vectors.load(run_dir), args.wordsim).spearman
+    vectors = Vectors.load(run_dir)
     name = "w2v" if nproc == 1 else f"w2v --nproc {nproc}"
     return Result(name, seed, prepare_s + seconds, info["words_per_s"], info["centers_per_s"],
-                  max(peak, prepare_mb), score)
+                  max(peak, prepare_mb), evaluate_word_pairs(vectors, args.wordsim).spearman,
+                  evaluate_word_pairs(vectors, args.men).spearman)
 
 
 def bench_gensim(args: argparse.Namespace, corpus: Path, seed: int) -> Result:
@@ -387,19 +389,25 @@ def write_corpus(ptb: Path, out: Path, repeat: int) -> Path:
 
 def table(results: list[Result]) -> str:
     lines = [(f"{'system':<22} {'seed':>4} {'wall s':>8} {'words/s':>11} {'centers/s':>11} "
-             f"{'peak MB':>8} {'WS353':>6}")]
+             f"{'peak MB':>8} {'WS353':>6} {'MEN':>6}")]
     for r in results:
         centers = f"{r.centers_per_s:,.0f}" if r.centers_per_s else "-"
+        men = "-" if r.men is None else f"{r.men:.3f}"
         lines.append(f"{r.system:<22} {r.seed:>4} {r.seconds:>8.1f} {r.words_per_s:>11,.0f} "
-                     f"{centers:>11} {r.peak_mb:>8.0f} {r.wordsim:>6.3f}")
+                     f"{centers:>11} {r.peak_mb:>8.0f} {r.wordsim:>6.3f} {men:>6}")
     for system in dict.fromkeys(r.system for r in results):
         mine = [r for r in results if r.system == system]
         lines.append(f"{system + ' (mean)':<22} {'':>4} "
                      f"{statistics.mean(r.seconds for r in mine):>8.1f} "
                      f"{statistics.mean(r.words_per_s for r in mine):>11,.0f} {'':>11} "
                      f"{max(r.peak_mb for r in mine):>8.0f} "
-                     f"{statistics.mean(r.wordsim for r in mine):>6.3f}")
+                     f"{statistics.mean(r.wordsim for r in mine):>6.3f} "
+                     f"{_mean_or_dash([r.men for r in mine]):>6}")
     return "\n".join(lines)
+
+
+def _mean_or_dash(values: list[float | None]) -> str:
+    return "-" if None in values else f"{statistics.mean(values):.3f}"
 
 
 def main() -> None:

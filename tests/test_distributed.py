@@ -44,7 +44,8 @@ def check_run(run_dir: Path, corpus_tokens: int) -> None:
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     sync = info["sync"]
     assert 0 < sync["syncs"] <= len(logged) and 0 < sync["share"] < 1  # this session's syncs
-    assert all(0 < m["sync_rows"] <= 2 * info["vocab_size"] for m in logged)
+    # the rows each rank changed, summed over the 2 ranks, in 2 tables
+    assert all(0 < m["sync_rows"] <= 2 * 2 * info["vocab_size"] for m in logged)
     # at most a row id and 16 floats per row synced, and the counters of both ranks
     assert all(0 < m["sync_bytes"] <= (8 + 16 * 4) * m["sync_rows"] + 2 * 7 * 8 for m in logged)
     shown = subprocess.run([sys.executable, "-m", "w2v", "info", "--run", str(run_dir)], env=ENV,

@@ -30,7 +30,7 @@ PLAN: list[list[list[tuple[str, list[int]]]]] = [
     [[("input", list(range(40))), ("input", list(range(40))), ("output", [3])],
      [("input", list(range(0, 40, 3))), ("output", [3, 4])]],
 ]
-SYNCED_ROWS = [6, 0, 3, 42]
+SYNCED_ROWS = [7, 0, 3, 57]  # the rows each rank changed, summed over ranks
 
 
 def dense_sync(tables: dict[str, torch.Tensor],
@@ -42,6 +42,24 @@ def dense_sync(tables: dict[str, torch.Tensor],
         dist.all_reduce(change)
         synced[name] = change.add_(anchors[name])
     return synced
+
+
+def ranks_per_row(tables: dict[str, torch.Tensor],
+                  anchors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per table and row, how many ranks changed it since the anchors."""
+    counts = {}
+    for name, table in tables.items():
+        counts[name] = (table != anchors[name]).any(1).to(torch.int32)
+        dist.all_reduce(counts[name])
+    return counts
+
+
+def same_sums(synced: torch.Tensor, dense: torch.Tensor, ranks: torch.Tensor) -> bool:
+    """Equal up to the order in which a row's changes were added: bit for bit on every row that
+    at most one rank changed, within a few units in the last place of float32 on the others."""
+    alone = ranks <= 1
+    return (torch.equal(synced[alone], dense[alone])
+            and torch.allclose(synced[~alone], dense[~alone], rtol=4e-7, atol=1e-7))
 
 
 def sync_by_plan(out: Path, keep_all: bool) -> None:
@@ -60,9 +78,10 @@ def sync_by_plan(out: Path, keep_all: bool) -> None:
             sync.before_update(name, ids)
             tables[name].index_add_(0, ids, torch.randn(len(ids), DIM, generator=changes))
         expected = dense_sync(tables, anchors)
+        ranks = ranks_per_row(tables, anchors)
         counters = sync(torch.tensor([cluster.rank + 1.0, 0.5], dtype=torch.float64))
         records.append({
-            "equal": all(torch.equal(tables[n], expected[n]) for n in tables),
+            "equal": all(same_sums(tables[n], expected[n], ranks[n]) for n in tables),
             "changed": any(not torch.equal(tables[n], anchors[n]) for n in tables),
             "digest": table_digest(list(tables.values())), "rows": sync.totals.last_rows,
             "counters": counters,
@@ -96,13 +115,11 @@ class CheckedSync(TableSync):
 
     def __call__(self, counters: torch.Tensor) -> list[float]:
         expected = dense_sync(self.tables, self.anchors)
-        ranks_per_row = torch.cat([(t != self.anchors[n]).any(1) for n, t in self.tables.items()])
-        ranks_per_row = ranks_per_row.to(torch.int32)
-        dist.all_reduce(ranks_per_row)  # how many ranks changed each row
+        ranks = ranks_per_row(self.tables, self.anchors)
         summed = super().__call__(counters)
-        check = {"equal": all(torch.equal(t, expected[n]) for n, t in self.tables.items()),
-                 "one_rank": int((ranks_per_row == 1).sum()),
-                 "no_rank": int((ranks_per_row == 0).sum())}
+        every_row = torch.cat(list(ranks.values()))
+        check = {"equal": all(same_sums(t, expected[n], ranks[n]) for n, t in self.tables.items()),
+                 "one_rank": int((every_row == 1).sum()), "no_rank": int((every_row == 0).sum())}
         with open(self.out / f"checks{dist.get_rank()}.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(check) + "\n")
         self.anchors = {name: t.clone() for name, t in self.tables.items()}

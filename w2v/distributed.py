@@ -126,12 +126,13 @@ class TableSync:
 
     Before a rank first changes a row after a sync, it keeps the row's value (`before_update`).
     At a sync each rank sends the rows it changed, as (row ids, value now - value kept), to every
-    other rank; every rank then adds all ranks' changes up in rank order and sets each changed
-    row to (its value at the last sync) + (the sum). The traffic grows with the rows changed
-    between syncs, not with the vocabulary; a row that no rank changed holds the same value on
-    every rank already. All ranks compute the same sums in the same order, so they end a sync
-    with the same tables, bit for bit; on two ranks the result is also bit for bit what
-    all-reducing the change of every row of the whole tables gives.
+    other rank; every rank then sets its own changed rows back to their kept values (those of
+    the last sync) and adds every rank's changes to the table, in rank order. The traffic grows
+    with the rows changed between syncs, not with the vocabulary; a row that no rank changed
+    holds the same value on every rank already. All ranks add the same changes to the same
+    values in the same order, so they end a sync with the same tables, bit for bit; the result
+    is what all-reducing the change of every row of the whole tables gives, up to the order in
+    which a row's changes are rounded.
     """
 
     def __init__(self, tables: dict[str, torch.Tensor], keep_all: bool | None = None) -> None:
@@ -141,10 +142,13 @@ class TableSync:
         # wait for the device at every step, so there the rows of every update are kept and the
         # earliest value of a row counts. keep_all chooses either way on any device.
         self.keep_all = first.is_cuda if keep_all is None else keep_all
-        # per table, a flag per row: set while this rank keeps the row (and at a sync, for a
-        # moment, on the rows any rank changed)
+        # per table, a flag per row, set while this rank keeps the row, and a slot per row where
+        # `before_update` finds one place of each row in an update
         self.flags = {name: torch.zeros(len(t), dtype=torch.uint8, device=t.device)
                       for name, t in tables.items()}
+        self.slots = {} if self.keep_all else {
+            name: torch.zeros(len(t), dtype=torch.int64, device=t.device)
+            for name, t in tables.items()}
         self.kept = {name: KeptRows(t) for name, t in tables.items()}
         self.scratch = Scratch(first)
         self.totals = SyncTotals(started=time.perf_counter())
@@ -153,8 +157,9 @@ class TableSync:
         """`rows` of `table` are about to change: keep the values of those not kept yet."""
         if not self.keep_all:
             flags = self.flags[table]
-            rows = rows[flags[rows] == 0].unique()
+            rows = rows[flags[rows] == 0]
             flags[rows] = 1
+            rows = _distinct(rows, self.slots[table])
         self.kept[table].add(rows, self.tables[table])
 
     def __call__(self, counters: torch.Tensor) -> list[float]:
@@ -173,11 +178,10 @@ class TableSync:
         sizes = [[int(n) for n in h[len(counters):].tolist()] for h in heads]
         received = self._exchange({name: (ids, change) for name, (ids, _, change) in own.items()},
                                   sizes, rank)
-        rows_synced = 0
         for t, (name, (ids, kept, _)) in enumerate(own.items()):
-            rows_synced += self._apply(name, ids, kept, received[t])
+            self._apply(name, ids, kept, received[t])
         sent = sum(_nbytes(ids) + _nbytes(change) for ids, _, change in own.values())
-        self.totals.add(rows_synced, (world - 1) * sent + _nbytes(head) * world,
+        self.totals.add(sum(map(sum, sizes)), (world - 1) * sent + _nbytes(head) * world,
                         time.perf_counter() - begin)
         return torch.stack(heads)[:, :len(counters)].sum(0).tolist()
 
@@ -207,21 +211,15 @@ class TableSync:
         return received
 
     def _apply(self, table: str, ids: torch.Tensor, kept: torch.Tensor,
-               changes: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
-        """Set every row some rank changed to (its value at the last sync) + (the sum of the
-        ranks' changes, in rank order); `ids` and `kept` are this rank's rows and their values
-        at the last sync. Returns the number of rows set."""
-        weights, flags = self.tables[table], self.flags[table]
-        for i, _ in changes:
-            flags[i] = 1
-        rows = flags.nonzero().squeeze(1)  # sorted
-        flags[rows] = 0
-        summed = self.scratch.take(len(rows)).zero_()
-        for i, change in changes:  # in rank order, so every rank forms the same sums
-            summed.index_add_(0, torch.searchsorted(rows, i), change)
+               changes: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Set every row some rank changed to (its value at the last sync) + each rank's change,
+        added in rank order; `ids` and `kept` are this rank's rows and their values at the last
+        sync."""
+        weights = self.tables[table]
         weights.index_copy_(0, ids, kept)  # back to the last sync's values
-        weights.index_add_(0, rows, summed)
-        return len(rows)
+        self.flags[table][ids] = 0
+        for i, change in changes:  # in rank order, so every rank forms the same sums
+            weights.index_add_(0, i, change)
 
     def dense_bytes(self) -> int:
         """What each rank sends to all-reduce the whole tables (as a ring all-reduce does)."""
@@ -229,7 +227,8 @@ class TableSync:
         return 2 * (world - 1) * sum(_nbytes(t) for t in self.tables.values()) // world
 
     def log_fields(self) -> dict[str, float]:
-        """For the metrics line of a sync: its rows and bytes, and the time share of syncs so far."""
+        """For the metrics line of a sync: the rows it moved (a row that two ranks changed counts
+        twice) and the bytes this rank sent, and the time share of syncs so far."""
         t = self.totals
         return {"sync_rows": t.last_rows, "sync_bytes": t.last_bytes, "sync_share": t.share()}
 
@@ -322,6 +321,14 @@ class SyncTotals:
     def share(self) -> float:
         """The share of the time since `started` spent in syncs (waiting for the others included)."""
         return round(self.seconds / max(time.perf_counter() - self.started, 1e-9), 4)
+
+
+def _distinct(rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    """`rows` with each id once, without sorting: every place writes its index to its row's slot,
+    and the places whose index stayed there are kept, one per id."""
+    places = torch.arange(len(rows), device=rows.device)
+    slots[rows] = places
+    return rows[slots[rows] == places]
 
 
 def _nbytes(t: torch.Tensor) -> int:
