@@ -84,15 +84,25 @@ def gather(value: Any, cluster: Cluster) -> list[Any]:
     return values
 
 
-def sync_interval(config: TrainConfig, device: torch.device) -> int:
-    """Steps between the processes' syncs: the config's, or, where it is 0, by device.
+# From this vocabulary size on, CPU processes sync every 128 steps instead of 32: what a sync
+# moves grows with the rows changed between syncs, which a long vocabulary tail keeps large
+# (BENCHMARKS.md, "One process against two").
+LARGE_VOCAB = 100_000
 
-    gloo's all-reduce of both tables takes about 6 ms on a CPU: on PTB with 2 processes, syncing
-    every 4 steps trained in 18.7 s and every 32 in 8.0 s, at the same score; NCCL's is cheap.
+
+def sync_interval(config: TrainConfig, device: torch.device, vocab_size: int) -> int:
+    """Steps between the processes' syncs: the config's, or, where it is 0, by device and
+    vocabulary.
+
+    On PTB with 2 CPU processes, syncing every 4 steps trained in 18.7 s and every 32 in 8.0 s,
+    at the same score. At 230k and 2M words a sync every 32 steps still took a third of the
+    time; every 128 steps, the same loss in less time. NCCL's all-reduce is cheap.
     """
     if config.sync_every:
         return config.sync_every
-    return 4 if device.type == "cuda" else 32
+    if device.type == "cuda":
+        return 4
+    return 128 if vocab_size >= LARGE_VOCAB else 32
 
 
 def shard(data: Dataset, config: TrainConfig, device: torch.device,
@@ -116,7 +126,7 @@ def shard(data: Dataset, config: TrainConfig, device: torch.device,
     batcher = Batcher(data.tokens[start:end], offsets, counts, config, device,
                       shard=cluster.rank, chunks=even_chunks(offsets, n_chunks))
     kept_per_chunk = largest / n_chunks * expected_keep_share(counts, config.sample)
-    centers_between_syncs = config.batch_size * sync_interval(config, device)
+    centers_between_syncs = config.batch_size * sync_interval(config, device, len(counts))
     return batcher, max(1, math.ceil(kept_per_chunk / centers_between_syncs))
 
 
