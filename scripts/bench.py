@@ -4,6 +4,7 @@
     python scripts/bench.py --model cbow         # CBOW against gensim's CBOW
     python scripts/bench.py --device cuda --repeat 50 --systems w2v   # GPU throughput
     python scripts/bench.py --nproc 1 2          # one against two training processes
+    python scripts/bench.py --batch-size 2048 8192 --systems w2v   # w2v at two batch sizes
     python scripts/bench.py --prepare CORPUS --prepare-workers 1 2   # w2v prepare against
                                                  # gensim's build_vocab on one text file
     python scripts/bench.py --raw-text RAW --epochs 5 --min-count 5   # raw text: w2v with
@@ -14,8 +15,10 @@
 Each system runs in its own process. w2v's time is the wall time of `w2v prepare` plus
 `w2v train` (interpreter start and imports included); gensim's is its vocabulary build plus
 training inside one process (imports and reading the text excluded). Peak memory is each
-process's maximum resident set. WordSim-353 is Spearman's rho with out-of-vocabulary pairs
-skipped, as gensim's evaluate_word_pairs computes it. Outputs go to --out (default bench-out/).
+process's maximum resident set. WordSim-353 and MEN are Spearman's rho with out-of-vocabulary
+pairs skipped, as gensim's evaluate_word_pairs computes it; analogy is the accuracy (%) on the
+Google analogy questions whose words are all in the vocabulary, as its evaluate_word_analogies.
+Outputs go to --out (default bench-out/).
 
 With --prepare, w2v's time is the wall time of `w2v prepare CORPUS` (start-up included) and
 gensim's that of `Word2Vec.build_vocab(LineSentence(CORPUS))` in its process (imports
@@ -55,7 +58,7 @@ GENSIM_SCRIPT = """
 import json, sys, time
 from gensim.models import Word2Vec
 from gensim.models.word2vec import LineSentence
-corpus, model, epochs, seed, wordsim, workers = sys.argv[1:7]
+corpus, model, epochs, seed, wordsim, workers, men, analogies = sys.argv[1:9]
 sentences = list(LineSentence(corpus))
 start = time.perf_counter()
 m = Word2Vec(sg=int(model == "skipgram"), vector_size=100, window=5, negative=5, sample=1e-4,
@@ -65,7 +68,10 @@ m.train(sentences, total_examples=m.corpus_count, epochs=m.epochs)
 seconds = time.perf_counter() - start
 words = int(sum(m.wv.get_vecattr(w, "count") for w in m.wv.index_to_key)) * int(epochs)
 score = m.wv.evaluate_word_pairs(wordsim)[1].statistic
-print(json.dumps({"seconds": seconds, "words": words, "wordsim": score}))
+men_score = m.wv.evaluate_word_pairs(men)[1].statistic
+analogy = m.wv.evaluate_word_analogies(analogies)[0]
+print(json.dumps({"seconds": seconds, "words": words, "wordsim": score, "men": men_score,
+                  "analogy": analogy}))
 """
 
 
@@ -166,7 +172,8 @@ class Result:
     centers_per_s: float | None
     peak_mb: float
     wordsim: float
-    men: float | None = None
+    men: float
+    analogy: float  # accuracy, %
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> tuple[str, float, float]:
@@ -346,11 +353,8 @@ def prepare_w2v(out: Path, ptb: Path, repeat: int, corpus: Path) -> tuple[Path, 
 
 
 def bench_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float, prepare_mb: float,
-              seed: int, nproc: int) -> Result:
-    from w2v.evaluate import evaluate_word_pairs
-    from w2v.vectors import Vectors
-
-    run_dir = args.out / "runs" / f"w2v-{args.model}-n{nproc}-s{seed}"
+              seed: int, nproc: int, batch_size: int | None) -> Result:
+    run_dir = args.out / "runs" / f"w2v-{args.model}-n{nproc}-b{batch_size or 0}-s{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
     flags = ["--data", str(dataset), "--run-dir", str(run_dir), "--seed", str(seed), "--quiet",
              "--device", args.device]
@@ -360,22 +364,25 @@ def bench_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float, prepare
         flags += ["--epochs", str(args.epochs)]
     if nproc > 1:
         flags += ["--nproc", str(nproc)]
+    if batch_size:
+        flags += ["--batch-size", str(batch_size)]
     _, seconds, peak = run(w2v("train", *flags))
     info = json.loads((run_dir / "run.json").read_text())
-    vectors = Vectors.load(run_dir)
-    name = "w2v" if nproc == 1 else f"w2v --nproc {nproc}"
+    s = scores(run_dir, args)
+    name = "w2v" + (f" --nproc {nproc}" if nproc > 1 else "") + \
+        (f" --batch-size {batch_size}" if batch_size else "")
     return Result(name, seed, prepare_s + seconds, info["words_per_s"], info["centers_per_s"],
-                  max(peak, prepare_mb), evaluate_word_pairs(vectors, args.wordsim).spearman,
-                  evaluate_word_pairs(vectors, args.men).spearman)
+                  max(peak, prepare_mb), s["wordsim"], s["men"], s["analogies"] * 100)
 
 
 def bench_gensim(args: argparse.Namespace, corpus: Path, seed: int) -> Result:
     epochs = str(args.epochs or 20)
     out, _, peak = run([sys.executable, "-c", GENSIM_SCRIPT, str(corpus), args.model, epochs,
-                        str(seed), str(args.wordsim), str(args.workers)])
+                        str(seed), str(args.wordsim), str(args.workers), str(args.men),
+                        str(args.analogies)])
     r = json.loads(out)
     return Result(f"gensim ({args.workers} workers)", seed, r["seconds"], r["words"] / r["seconds"],
-                  None, peak, r["wordsim"])
+                  None, peak, r["wordsim"], r["men"], r["analogy"] * 100)
 
 
 def write_corpus(ptb: Path, out: Path, repeat: int) -> Path:
@@ -388,26 +395,23 @@ def write_corpus(ptb: Path, out: Path, repeat: int) -> Path:
 
 
 def table(results: list[Result]) -> str:
-    lines = [(f"{'system':<22} {'seed':>4} {'wall s':>8} {'words/s':>11} {'centers/s':>11} "
-             f"{'peak MB':>8} {'WS353':>6} {'MEN':>6}")]
+    lines = [(f"{'system':<30} {'seed':>4} {'wall s':>8} {'words/s':>11} {'centers/s':>11} "
+             f"{'peak MB':>8} {'WS353':>6} {'MEN':>6} {'analogy %':>9}")]
     for r in results:
         centers = f"{r.centers_per_s:,.0f}" if r.centers_per_s else "-"
-        men = "-" if r.men is None else f"{r.men:.3f}"
-        lines.append(f"{r.system:<22} {r.seed:>4} {r.seconds:>8.1f} {r.words_per_s:>11,.0f} "
-                     f"{centers:>11} {r.peak_mb:>8.0f} {r.wordsim:>6.3f} {men:>6}")
+        lines.append(f"{r.system:<30} {r.seed:>4} {r.seconds:>8.1f} {r.words_per_s:>11,.0f} "
+                     f"{centers:>11} {r.peak_mb:>8.0f} {r.wordsim:>6.3f} {r.men:>6.3f} "
+                     f"{r.analogy:>9.2f}")
     for system in dict.fromkeys(r.system for r in results):
         mine = [r for r in results if r.system == system]
-        lines.append(f"{system + ' (mean)':<22} {'':>4} "
+        lines.append(f"{system + ' (mean)':<30} {'':>4} "
                      f"{statistics.mean(r.seconds for r in mine):>8.1f} "
                      f"{statistics.mean(r.words_per_s for r in mine):>11,.0f} {'':>11} "
                      f"{max(r.peak_mb for r in mine):>8.0f} "
                      f"{statistics.mean(r.wordsim for r in mine):>6.3f} "
-                     f"{_mean_or_dash([r.men for r in mine]):>6}")
+                     f"{statistics.mean(r.men for r in mine):>6.3f} "
+                     f"{statistics.mean(r.analogy for r in mine):>9.2f}")
     return "\n".join(lines)
-
-
-def _mean_or_dash(values: list[float | None]) -> str:
-    return "-" if None in values else f"{statistics.mean(values):.3f}"
 
 
 def main() -> None:
@@ -417,6 +421,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, help="override the configured epochs (both systems)")
     parser.add_argument("--nproc", type=int, nargs="+", default=[1], help="w2v training processes")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[None],
+                        help="w2v batch sizes (default: w2v's own)")
     parser.add_argument("--systems", nargs="+", default=["w2v", "gensim"])
     parser.add_argument("--workers", type=int, default=2, help="gensim worker threads")
     parser.add_argument("--repeat", type=int, default=1, help="repeat PTB this many times")
@@ -456,8 +462,10 @@ def main() -> None:
         if "w2v" in args.systems:
             dataset, prepare_s, prepare_mb = prepare_w2v(args.out, args.ptb, args.repeat, corpus)
             for nproc in args.nproc:
-                results.append(bench_w2v(args, dataset, prepare_s, prepare_mb, seed, nproc))
-                print(table(results[-1:]).splitlines()[1], flush=True)
+                for batch_size in args.batch_size:
+                    results.append(bench_w2v(args, dataset, prepare_s, prepare_mb, seed, nproc,
+                                             batch_size))
+                    print(table(results[-1:]).splitlines()[1], flush=True)
         if "gensim" in args.systems:
             results.append(bench_gensim(args, corpus, seed))
             print(table(results[-1:]).splitlines()[1], flush=True)

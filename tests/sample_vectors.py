@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from gensim.models import KeyedVectors
 
 from w2v.vectors import Vectors
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 DIM = 16
 
@@ -37,6 +41,8 @@ def structured_vectors(seed: int = 0, pairs: int = 40, fillers: int = 200) -> Ve
 
 
 def as_gensim(vectors: Vectors) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
     kv = KeyedVectors(vectors.dim)
     kv.add_vectors(vectors.words, vectors.vectors.copy())
     return kv

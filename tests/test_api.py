@@ -180,3 +180,28 @@ def test_train_scores_the_users_own_files(dataset: api.Dataset, tmp_path: Path,
     assert_error(w2v(capsys, "train", *flags, "--run-dir", "runs/b", "--eval-analogies",
                      "nope.txt"), "--eval-analogies nope.txt: no such file")
     assert not Path("runs/b").exists()
+
+
+def test_queries_are_read_as_the_dataset_read_its_text(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text("The Water, the River. Water; rivers and WATER!\n" * 200, encoding="utf-8")
+    words = api.prepare(raw, tmp_path / "data", name="words", tokenizer="words", min_count=1,
+                        progress=False)
+    plain = api.prepare(raw, tmp_path / "data", name="plain", min_count=1, progress=False)
+    settings = {"dim": 8, "epochs": 1, "batch_size": 64, "group_size": 16, "progress": False}
+    vectors = api.train(words, run_dir=tmp_path / "words-run", **settings).vectors
+    assert "water" in vectors.words and "Water," not in vectors.words
+    for query in ("Water,", "WATER", "  water!"):
+        assert query in vectors
+        assert np.array_equal(vectors[query], vectors["water"])
+    assert vectors.most_similar("River.", topn=2) == vectors.most_similar("river", topn=2)
+    assert "water river" not in vectors and "!!" not in vectors
+    result = w2v(capsys, "neighbors", "Water,", "--run", tmp_path / "words-run", "-k", "2")
+    assert result.code == 0
+    assert [line.split()[0] for line in result.out.splitlines()[1:]] == \
+        [word for word, _ in vectors.most_similar("water", topn=2)]
+    as_written = api.train(plain, run_dir=tmp_path / "plain-run", **settings).vectors
+    assert "Water," in as_written and "water!" not in as_written  # whitespace: words as they are
+    with pytest.raises(W2VError, match="unknown word 'water!'"):
+        as_written["water!"]

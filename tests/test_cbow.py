@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from typer.testing import CliRunner
 
@@ -66,6 +67,52 @@ def test_gradients_equal_autograd_on_the_reference(window: int, negatives: int,
         torch.testing.assert_close(manual_center, center_grad, rtol=1e-6, atol=1e-12)
         torch.testing.assert_close(manual_context, context_grad, rtol=1e-6, atol=1e-12)
         assert step.count == cbow_dense_layout(batch)[4].sum()
+
+
+def limited_reference(model: CBOW, batch: Batch, lr: float, limit: float) -> tuple[Tensor, ...]:
+    """The step with a step limit on the reference layout, from autograd: each row moves by
+    -min(lr, limit / stiffness) times its gradient. A term's stiffness is |l'| + l'' |mean|^2 at
+    the output row it scores, and a |l'| + a^2 l'' |u|^2 at each input row that has the share a
+    of its mean. Returns (output move, input move, output stiffness, input stiffness)."""
+    _, output_grad, input_grad = autograd_gradients(model, batch)
+    contexts, offsets, targets, labels, mask = cbow_dense_layout(batch)
+    labels, mask = labels.double(), mask.double()
+    with torch.no_grad():
+        logits = cbow_logits(model, contexts, offsets, targets)
+        means = F.embedding_bag(contexts, model.input.weight, offsets, mode="mean")
+        u_sq = model.output.weight[targets].pow(2).sum(2)
+    x = logits.requires_grad_()
+    (first,) = torch.autograd.grad(masked_bce(x, labels, mask, "sum"), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    first = first.detach()
+    vocab = model.output.weight.shape[0]
+    output_stiffness = torch.zeros(vocab, dtype=torch.float64).index_add_(
+        0, targets.reshape(-1), (first.abs() + second * means.pow(2).sum(1)[:, None]).reshape(-1))
+    sizes = torch.diff(torch.cat([offsets, torch.tensor([len(contexts)])]))
+    bag = torch.repeat_interleave(torch.arange(len(offsets)), sizes)
+    share = 1.0 / sizes[bag].double()
+    per_word = share * first.abs().sum(1)[bag] + share**2 * (second * u_sq).sum(1)[bag]
+    input_stiffness = torch.zeros(vocab, dtype=torch.float64).index_add_(0, contexts, per_word)
+    return (-(limit / output_stiffness).clamp(max=lr)[:, None] * output_grad,
+            -(limit / input_stiffness).clamp(max=lr)[:, None] * input_grad,
+            output_stiffness, input_stiffness)
+
+
+@pytest.mark.parametrize(("window", "negatives", "group_size"), [(3, 4, 16), (5, 5, 8)])
+def test_step_limit_scales_each_rows_update_as_the_autograd_reference(
+        window: int, negatives: int, group_size: int) -> None:
+    model = CBOW(40, 6, torch.Generator().manual_seed(window)).double()
+    with torch.no_grad():
+        model.output.weight.normal_(generator=torch.Generator().manual_seed(negatives))
+        model.input.weight.normal_(generator=torch.Generator().manual_seed(group_size))
+    batch, lr, limit = random_batches(window, negatives, group_size)[0], 0.05, 0.2
+    output_move, input_move, *stiffness = limited_reference(model, batch, lr, limit)
+    for rows in stiffness:  # the limit binds on some rows and not on others
+        assert (lr * rows > limit).any() and ((rows > 0) & (lr * rows < limit)).any()
+    output, input_ = model.output.weight.detach().clone(), model.input.weight.detach().clone()
+    SGD(model, step_limit=limit).step(batch, lr)
+    torch.testing.assert_close(model.output.weight.detach() - output, output_move)
+    torch.testing.assert_close(model.input.weight.detach() - input_, input_move)
 
 
 def test_dense_layout_reads_windows_and_noise_from_the_batch() -> None:

@@ -125,6 +125,23 @@ def test_impossible_value_in_config_file(capsys: Capsys, dataset: Path, key: str
     assert_error(result, f"'{key}' in config file cfg.toml {problem}")
 
 
+@pytest.mark.parametrize(("key", "toml", "problem"), [
+    ("step_limit", "-1", "must be 0 (off) or positive, got -1.0"),
+    ("step_limit", "nan", "must be 0 (off) or positive, got nan"),
+    ("step_limit", "inf", "must be 0 (off) or positive, got inf"),
+    ("step_limit", '"high"', "must be float, got 'high'"),
+    ("cuda_graphs", "1", "must be bool, got 1"),
+    ("cuda_graphs", '"yes"', "must be bool, got 'yes'"),
+])
+def test_impossible_step_setting_in_config_file(capsys: Capsys, dataset: Path, key: str,
+                                                toml: str, problem: str) -> None:
+    Path("cfg.toml").write_text(f"{key} = {toml}\n")
+    result = w2v(capsys, "train", "--data", dataset, "--run-dir", "runs/r", "--config",
+                 "cfg.toml", "--quiet")
+    assert_error(result, f"'{key}' in config file cfg.toml {problem}")
+    assert not Path("runs").exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--dim", "abc"], "Invalid value for '--dim'"),
     (["--epoch", "3"], "No such option: --epoch (Possible options: --epochs"),

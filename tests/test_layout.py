@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 from cli_support import ROOT
 
-from w2v.config import MODEL_DEFAULTS, MODELS, TrainConfig, defaults, read_toml
+from w2v.config import MODEL_DEFAULTS, MODELS, TrainConfig, defaults, load_config, read_toml
 from w2v.models import MODEL_CLASSES, NegativeSamplingModel
 
 README = (ROOT / "README.md").read_text()
@@ -38,6 +39,23 @@ def test_the_readme_states_the_defaults() -> None:
     assert float(re.search(r"\(t = ([\d.e-]+)\)", prose).group(1)) == skipgram.sample
     assert f"drawn uniformly from 1..{skipgram.window}" in prose
     assert f"{skipgram.negatives} noise words per context word" in prose
+    gpu_sg, gpu_cbow = defaults("skipgram", "cuda"), defaults("cbow", "cuda")
+    assert gpu_sg.batch_size == gpu_cbow.batch_size
+    assert f"center words per step (on a GPU: {gpu_sg.batch_size})" in prose
+    assert f"(on a GPU: {gpu_sg.step_limit:g}, CBOW {gpu_cbow.step_limit:g})" in prose
+
+
+def test_a_gpu_takes_larger_steps_unless_the_file_or_a_flag_says_otherwise(
+        tmp_path: Path) -> None:
+    assert load_config(None).batch_size == 2048 and load_config(None).step_limit == 0
+    on_gpu = load_config(None, device_type="cuda")
+    assert (on_gpu.batch_size, on_gpu.step_limit, on_gpu.lr) == (8192, 3.0, 0.035)
+    cbow = load_config(None, device_type="cuda", model="cbow")
+    assert (cbow.batch_size, cbow.step_limit, cbow.lr) == (8192, 4.0, 0.1)
+    assert load_config(None, device_type="cuda", batch_size=1024).batch_size == 1024
+    (tmp_path / "small.toml").write_text("batch_size = 512\nstep_limit = 0\n")
+    from_file = load_config(tmp_path / "small.toml", device_type="cuda")
+    assert (from_file.batch_size, from_file.step_limit) == (512, 0.0)
 
 
 def test_every_model_has_its_defaults_and_its_class() -> None:

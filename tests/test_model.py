@@ -119,3 +119,59 @@ def test_initial_tables_follow_word2vec() -> None:
     assert model.input.weight.abs().max() <= 0.5 / 20
     assert model.input.weight.std() > 0
     assert torch.count_nonzero(model.output.weight) == 0
+
+
+def limited_reference(model: SkipGram, batch: Batch, lr: float,
+                      limit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The step with a step limit on dense rows, from autograd: each row moves by
+    -min(lr, limit / stiffness) times its gradient, its stiffness summing |l'| + l'' |other|^2
+    over its terms. Returns (input move, output move, input stiffness, output stiffness)."""
+    centers, contexts_negatives, mask, labels = dense_batch(batch)
+    mask, labels = mask.double(), labels.double()
+    _, input_grad, output_grad = autograd_reference(model, batch)
+    with torch.no_grad():
+        logits = skipgram_logits(model, centers, contexts_negatives)
+    x = logits.requires_grad_()
+    (first,) = torch.autograd.grad(masked_bce(x, labels, mask, "sum"), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    first = first.detach()
+    v_sq = model.input.weight.detach()[centers].pow(2).sum(1)
+    u_sq = model.output.weight.detach()[contexts_negatives].pow(2).sum(2)
+    input_stiffness = torch.zeros(VOCAB, dtype=torch.float64).index_add_(
+        0, centers, (first.abs() + second * u_sq).sum(1))
+    output_stiffness = torch.zeros(VOCAB, dtype=torch.float64).index_add_(
+        0, contexts_negatives.reshape(-1), (first.abs() + second * v_sq[:, None]).reshape(-1))
+    input_move = -(limit / input_stiffness).clamp(max=lr)[:, None] * input_grad
+    output_move = -(limit / output_stiffness).clamp(max=lr)[:, None] * output_grad
+    return input_move, output_move, input_stiffness, output_stiffness
+
+
+@pytest.mark.parametrize("gather_contexts", [False, True], ids=["shifted", "gathered"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_step_limit_scales_each_rows_update_as_the_autograd_reference(
+        seed: int, gather_contexts: bool) -> None:
+    batch, model, lr, limit = _as_double(small_batch(seed)), random_model(seed), 0.05, 1.5
+    model.gather_contexts = gather_contexts
+    input_move, output_move, *stiffness = limited_reference(model, batch, lr, limit)
+    for rows in stiffness:  # the limit binds on some rows and not on others
+        assert (lr * rows > limit).any() and ((rows > 0) & (lr * rows < limit)).any()
+    before_input = model.input.weight.detach().clone()
+    before_output = model.output.weight.detach().clone()
+    SGD(model, step_limit=limit).step(batch, lr)
+    torch.testing.assert_close(model.input.weight.detach() - before_input, input_move,
+                               rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(model.output.weight.detach() - before_output, output_move,
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_with_a_step_limit_the_step_is_the_same_function_of_the_batch_in_slices() -> None:
+    batch, lr = _as_double(small_batch(6)), 0.05
+    whole, sliced = random_model(6), random_model(6)
+    SGD(whole, step_limit=1.5).step(batch, lr)
+    sgd = SGD(sliced, step_limit=1.5)
+    updates = [sgd.updates(part, lr) for part in batch.split(3)]
+    sgd.apply_input(updates, lr)
+    sgd.apply_output(updates, lr)
+    assert not torch.equal(whole.output.weight, random_model(6).output.weight)
+    torch.testing.assert_close(sliced.input.weight, whole.input.weight, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(sliced.output.weight, whole.output.weight, rtol=1e-12, atol=1e-14)

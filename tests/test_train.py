@@ -99,6 +99,33 @@ def test_the_gpu_layout_of_context_slots_trains_the_same_steps(dataset_dir: Path
     assert np.abs(shifted.vectors).max() > 0.1
 
 
+@pytest.fixture(scope="module")
+def zipf_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300,000 words drawn from a Zipf law over 3,000 words: the most frequent word is 12% of
+    the text, so a batch of 65,536 centers touches its rows hundreds of thousands of times."""
+    root = tmp_path_factory.mktemp("zipf")
+    rng = np.random.default_rng(0)
+    weights = 1.0 / np.arange(1, 3001)
+    tokens = rng.choice(3000, size=300_000, p=weights / weights.sum())
+    lines = [" ".join(f"w{t}" for t in tokens[i:i + 20]) for i in range(0, len(tokens), 20)]
+    (root / "zipf.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return prepare(str(root / "zipf.txt"), root / "data", min_count=1, progress=False).path
+
+
+def test_batches_of_65536_do_not_diverge_under_the_step_limit(zipf_dataset: Path,
+                                                               tmp_path: Path) -> None:
+    config = TrainConfig(dim=16, epochs=3, batch_size=65536, lr=0.035, sample=0.0, log_every=1)
+    data = open_dataset(zipf_dataset)
+    with pytest.raises(W2VError, match="training diverged"):  # plain SGD
+        train_here(data, config.replace(step_limit=0.0), tmp_path / "plain", threads=1)
+    train_here(data, config.replace(step_limit=4.0), tmp_path / "limited", threads=1)
+    losses = [json.loads(line)["loss"]
+              for line in (tmp_path / "limited" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) >= 10 and losses[-1] < 0.95 * losses[0]
+    assert np.isfinite(Vectors.load(tmp_path / "limited").vectors).all()
+    assert np.abs(Vectors.load(tmp_path / "limited").vectors).max() < 10
+
+
 def test_processes_sync_by_device_unless_the_config_says() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
     assert sync_interval(TrainConfig(), cpu, 10_000) == 32

@@ -92,6 +92,7 @@ def train(data: Dataset | PathLike | Sentences | None = None, *,
     nproc > 1 they are refused, under torchrun the main process calls them.
     """
     from w2v import launch
+    from w2v.device import check_device
 
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
@@ -106,7 +107,8 @@ def train(data: Dataset | PathLike | Sentences | None = None, *,
                 _path(run_dir), dataset, _path(config), settings, device=device, nproc=nproc,
                 force=force, evaluation=evaluation, progress=progress)
         else:
-            run_config = load_config(_path(config), **settings)
+            run_config = load_config(_path(config), device_type=check_device(device),
+                                     **settings)
             plan = launch.plan_new(
                 dataset, _path(run_dir), run_config, device=device, nproc=nproc, force=force,
                 init=init_path, freeze=freeze, evaluation=evaluation, progress=progress)

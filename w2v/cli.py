@@ -101,6 +101,8 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Passes over the corpus.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Center words per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Starting learning rate.")] = None,
+    step_limit: Annotated[float | None, typer.Option(
+        help="Largest stiffness of a table row in one step, for large batches (0: plain SGD).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     init: Annotated[Path | None, typer.Option(
         help="Start the input vectors of the words it has from a word2vec file or a run.")] = None,
@@ -126,7 +128,7 @@ def train(
 
     settings = {"model": model, "dim": dim, "window": window, "negatives": negatives,
                 "sample": sample, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                "seed": seed}
+                "step_limit": step_limit, "seed": seed}
     run = train_run(data, run_dir=run_dir, config=config, device=device, nproc=nproc,
                     resume=resume, force=force, init=init, freeze=freeze, evaluate=evaluate,
                     eval_similarity=eval_similarity or (), eval_analogies=eval_analogies or (),

@@ -26,10 +26,12 @@ class TrainConfig:
     group_size: int = 64
     lr: float = 0.035
     min_lr_ratio: float = 1e-4
+    step_limit: float = 0.0  # largest stiffness of a row in one step (w2v.step); 0: plain SGD
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
     sync_every: int = 0  # steps between the processes' syncs; 0: 4 on GPUs, 32 on CPUs (128 from 100k words)
+    cuda_graphs: bool = True  # on one GPU, replay each step from a CUDA graph (w2v.step)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -52,10 +54,19 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 MODELS = tuple(MODEL_DEFAULTS)
 
+# On a GPU a step costs mostly its launch whatever its size, so steps are larger there; the step
+# limit keeps their quality (BENCHMARKS.md: batches on the GPU). On a CPU larger steps did not
+# pay for the limit's extra work.
+GPU_DEFAULTS: dict[str, dict[str, Any]] = {
+    "skipgram": {"batch_size": 8192, "step_limit": 3.0},
+    "cbow": {"batch_size": 8192, "step_limit": 4.0},
+}
 
-def defaults(model: str = "skipgram") -> TrainConfig:
-    """The built-in settings of `model`."""
-    return TrainConfig(model=model, **MODEL_DEFAULTS[model])
+
+def defaults(model: str = "skipgram", device_type: str = "cpu") -> TrainConfig:
+    """The built-in settings of `model` on a device of `device_type` ('cpu' or 'cuda')."""
+    on_device = GPU_DEFAULTS[model] if device_type == "cuda" else {}
+    return TrainConfig(model=model, **{**MODEL_DEFAULTS[model], **on_device})
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every")
@@ -76,8 +87,8 @@ MAX_SEED = 2**63 - 1
 def validate(config: TrainConfig) -> None:
     for f in fields(config):
         value = getattr(config, f.name)
-        expected = {"int": int, "float": (int, float), "str": str}[f.type]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+        if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, expected):
             raise ConfigError(f.name, f"must be {f.type}, got {value!r}")
     for name in _AT_LEAST_ONE:
         if getattr(config, name) < 1:
@@ -86,6 +97,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {config.model!r}")
     if not (config.lr > 0 and math.isfinite(config.lr)):
         raise ConfigError("lr", f"must be a positive number, got {config.lr}")
+    if not (config.step_limit >= 0 and math.isfinite(config.step_limit)):
+        raise ConfigError("step_limit", f"must be 0 (off) or positive, got {config.step_limit}")
     if config.sync_every < 0:
         raise ConfigError("sync_every", f"must be 0 (by device) or more, got {config.sync_every}")
     if not 0 < config.min_lr_ratio <= 1:
@@ -101,19 +114,20 @@ def validate(config: TrainConfig) -> None:
         )
 
 
-def load_config(path: Path | None, base: TrainConfig | None = None,
+def load_config(path: Path | None, base: TrainConfig | None = None, device_type: str = "cpu",
                 **overrides: Any) -> TrainConfig:
-    """`base` (default: the built-in defaults), then the TOML file's values, then the non-None
-    overrides (command-line flags). A bad value is reported by the flag or file that gave it."""
+    """`base` (default: the built-in defaults on `device_type`), then the TOML file's values,
+    then the non-None overrides (command-line flags). A bad value is reported by the flag or
+    file that gave it."""
     from_file = read_toml(path) if path is not None else {}
     flags = {k: v for k, v in overrides.items() if v is not None}
     values = {**from_file, **flags}
-    for name in ("sample", "lr", "min_lr_ratio"):
+    for name in ("sample", "lr", "min_lr_ratio", "step_limit"):
         if type(values.get(name)) is int:
             values[name] = float(values[name])
     if base is None:
         model = values.get("model", TrainConfig.model)
-        base = defaults(model) if model in MODELS else TrainConfig()
+        base = defaults(model, device_type) if model in MODELS else TrainConfig()
     try:
         return dataclasses.replace(base, **values)
     except ConfigError as e:

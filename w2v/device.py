@@ -37,7 +37,10 @@ def resolve_device(name: str, cluster: Cluster = SINGLE_PROCESS) -> torch.device
     """
     if check_device(name) == "cpu":
         return torch.device("cpu")
-    index = cluster.local_rank if cluster.distributed else (torch.device(name).index or 0)
+    if cluster.distributed:
+        index = cluster.local_rank
+    else:  # auto and cuda: the first GPU
+        index = (torch.device(name).index or 0) if name.startswith("cuda") else 0
     if index >= torch.cuda.device_count():
         raise W2VError(f"--device {name}: process {cluster.rank} needs GPU {index}, but there are "
                        f"only {torch.cuda.device_count()}")

@@ -31,7 +31,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -202,12 +202,14 @@ class RunFacts:
     processes: int
     threads: int
     init: dict[str, Any] | None = None
+    tokenizer: dict[str, Any] | None = None  # the dataset's: queries are read the same way
 
     @classmethod
     def of(cls, data: Dataset, config: TrainConfig, processes: int, threads: int,
            init: dict[str, Any] | None = None) -> RunFacts:
         return cls(str(Path(data.path).resolve()), data.meta.get("source"), len(data.vocab),
-                   vocab_digest(data.vocab.words), config.dim, processes, threads, init)
+                   vocab_digest(data.vocab.words), config.dim, processes, threads, init,
+                   data.tokenizer.to_dict())
 
 
 @dataclass
@@ -307,6 +309,7 @@ class RunWriter:
             "format": RUN_FORMAT, "version": RUN_VERSION, "status": status, "pid": os.getpid(),
             "dataset": f.dataset, "corpus": f.corpus, "vocab_size": f.vocab_size,
             "vocab_digest": f.vocab_digest, "dim": f.dim, "init": f.init,
+            "tokenizer": f.tokenizer,
             "epochs_done": position.epoch, "device": result.device,
             "processes": f.processes, "threads": f.threads,
             "seconds": round(result.seconds, 3), "words": position.words,
@@ -530,6 +533,18 @@ def read_run_vectors(run_dir: str | os.PathLike[str], limit: int | None = None,
     return vocab.words[:limit], np.array(matrix[:limit], dtype=np.float32), vocab.counts[:limit]
 
 
+def read_run_query_form(run_dir: str | os.PathLike[str]) -> Callable[[str], str | None] | None:
+    """How a query word becomes a word of the run's vocabulary: its dataset's tokenizer (None
+    where that leaves words as they are, or the run does not say)."""
+    from w2v.data.tokenizer import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_dict(read_info(Path(run_dir)).get("tokenizer"))
+    except W2VError:
+        return None  # no run.json w2v can read: queries are taken as they are
+    return tokenizer.normalize_word if tokenizer.changes_text else None
+
+
 def read_run_table(run_dir: str | os.PathLike[str], table: Table) -> np.ndarray:
     """The checkpoint's center table, context table or their sum."""
     import torch
@@ -667,7 +682,7 @@ class Run:
     def vectors(self) -> Vectors:
         from w2v.vectors import Vectors
 
-        return Vectors(*read_run_vectors(self.path))
+        return Vectors.load(self.path, "run")
 
     @property
     def result(self) -> TrainResult:

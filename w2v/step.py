@@ -1,8 +1,17 @@
 """One SGD step: a model's row updates for a batch, added to its tables.
 
 `SGD.apply` is the one place where training changes the tables. An update rule that treats a
-row's summed update otherwise (scaled by how many examples touched it, say), or a record of the
-rows each table had changed since the processes last synced, belongs there.
+row's summed update otherwise, or a record of the rows each table had changed since the
+processes last synced, belongs there.
+
+The step limit is such a rule. In one step a row receives the summed update of every loss term
+that touches it: for a frequent word thousands, where word2vec's sequential SGD applies them
+one at a time against a moving target, and in large batches the sum overshoots and training
+diverges. With a step limit, each row's learning rate in a step is min(lr, step_limit / its
+stiffness), its stiffness (`w2v.models.base`) summing its terms' coupling and curvature: rows
+that few terms touch take plain SGD, the rows of frequent words a step that stays stable. A
+cap on the number of terms alone does not stay safe: the curvature grows with the square of the
+row norms as training goes on.
 
 On a multi-core CPU, `Step` computes the updates of slices of a batch in Python threads over
 single-threaded torch operations: small operations under torch's own intra-op threads pay a
@@ -24,40 +33,70 @@ from w2v.models.base import NegativeSamplingModel, RowUpdates, Updates
 
 class SGD:
     """Adds row updates to a model's tables; rows of the input table marked in `frozen` [vocab]
-    (bool) never change."""
+    (bool) never change; with `step_limit` > 0, each row's summed update in a step is scaled by
+    min(1, step_limit / (lr * its stiffness))."""
 
-    def __init__(self, model: NegativeSamplingModel, frozen: Tensor | None = None) -> None:
+    def __init__(self, model: NegativeSamplingModel, frozen: Tensor | None = None,
+                 step_limit: float = 0.0) -> None:
         self.model = model
         self.frozen = frozen
+        self.step_limit = step_limit
         # Where set, told the rows of a table ("input" or "output") before they change: the
         # processes' sync keeps them (w2v.distributed.TableSync.before_update).
         self.before_update: Callable[[str, Tensor], None] | None = None
 
-    def step(self, batch: Batch, lr: float,
+    def updates(self, batch: Batch, lr: float | Tensor, with_loss: bool = True) -> Updates:
+        """The model's updates for a batch, with the stiffness the step limit needs."""
+        return self.model.updates(batch, lr, with_loss, with_stiffness=self.step_limit > 0)
+
+    def step(self, batch: Batch, lr: float | Tensor,
              with_loss: bool = True) -> tuple[Tensor | None, Tensor | None]:
         """One SGD step on the whole batch in this thread; returns (summed loss, count)."""
-        updates = self.model.updates(batch, lr, with_loss)
-        self.apply_input([updates])
-        self.apply_output([updates])
+        updates = self.updates(batch, lr, with_loss)
+        self.apply_input([updates], lr)
+        self.apply_output([updates], lr)
         return updates.loss, updates.count
 
-    def apply_input(self, updates: Sequence[Updates]) -> None:
-        self.apply("input", [u.input for u in updates], self.frozen)
+    def apply_input(self, updates: Sequence[Updates], lr: float | Tensor) -> None:
+        """Adds the input-table updates of a step (of its slices, in order)."""
+        self.apply("input", [u.input for u in updates], self.frozen, self._limit(lr))
 
-    def apply_output(self, updates: Sequence[Updates]) -> None:
-        self.apply("output", [u.output for u in updates])
+    def apply_output(self, updates: Sequence[Updates], lr: float | Tensor) -> None:
+        """Adds the output-table updates of a step (of its slices, in order)."""
+        self.apply("output", [u.output for u in updates], None, self._limit(lr))
+
+    def _limit(self, lr: float | Tensor) -> float | Tensor | None:
+        """The largest stiffness a row may have in this step and take the whole of its update."""
+        return self.step_limit / lr if self.step_limit else None
 
     @torch.no_grad()
-    def apply(self, name: str, updates: Sequence[RowUpdates], frozen: Tensor | None = None) -> None:
-        """table[ids] += rows for every part, in order (so the sums are the same every run)."""
+    def apply(self, name: str, updates: Sequence[RowUpdates], frozen: Tensor | None = None,
+              limit: float | Tensor | None = None) -> None:
+        """table[ids] += rows for every part, in order (so the sums are the same every run), in
+        the table `name` ("input" or "output"); with a limit, each row's rows scaled by
+        min(1, limit / its stiffness)."""
         table = getattr(self.model, name).weight
+        scale = None if limit is None else scales(table.shape[0], updates, limit)
         for row_updates in updates:
             for ids, rows in zip(row_updates.ids, row_updates.rows, strict=True):
+                if scale is not None:
+                    rows = rows.mul_(scale[ids].unsqueeze(1))
                 if frozen is not None:
                     rows = rows.masked_fill(frozen[ids].unsqueeze(1), 0.0)
                 if self.before_update is not None:
                     self.before_update(name, ids)
                 table.index_add_(0, ids, rows)
+
+
+def scales(table_size: int, updates: Sequence[RowUpdates], limit: float | Tensor) -> Tensor:
+    """[table_size] min(1, limit / stiffness) for each row, its stiffness summed over all the
+    parts of all the updates (rows without any: 1)."""
+    stiffness = torch.zeros(table_size, dtype=updates[0].rows[0].dtype,
+                            device=updates[0].rows[0].device)
+    for row_updates in updates:
+        for ids, part in row_updates.stiffness:
+            stiffness.index_add_(0, ids, part)
+    return stiffness.reciprocal_().mul_(limit).clamp_(max=1.0)  # 1 / 0 = inf: scale 1
 
 
 class Step:
@@ -78,12 +117,11 @@ class Step:
         """
         if self._pool is None:
             return self.sgd.step(batch, lr, with_loss)
-        model = self.sgd.model
         parts = batch.split(self.threads)
-        pending = [self._pool.submit(model.updates, part, lr, with_loss) for part in parts[1:]]
-        updates = [model.updates(parts[0], lr, with_loss)] + [p.result() for p in pending]
-        output_done = self._pool.submit(self.sgd.apply_output, updates)
-        self.sgd.apply_input(updates)
+        pending = [self._pool.submit(self.sgd.updates, part, lr, with_loss) for part in parts[1:]]
+        updates = [self.sgd.updates(parts[0], lr, with_loss)] + [p.result() for p in pending]
+        output_done = self._pool.submit(self.sgd.apply_output, updates, lr)
+        self.sgd.apply_input(updates, lr)
         output_done.result()
         if not with_loss:
             return None, None
@@ -106,3 +144,59 @@ class Step:
         finally:
             self._pool = None
             torch.set_num_threads(previous)
+
+
+class GraphStep(Step):
+    """SGD steps that a CUDA graph replays (the `cuda_graphs` setting), on one device thread.
+
+    A step's shapes never change (the batcher pads a chunk's last batch), and nothing in it
+    waits for the device, so after WARMUP eager steps one step is captured, and each later step
+    is one graph launch instead of some 50 to 100 operations launched from Python. The batch and
+    the learning rate are first copied into static buffers (five copies and a fill), and the
+    loss is computed on every step. On a CPU the same static step runs eagerly.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, sgd: SGD, device: torch.device) -> None:
+        super().__init__(sgd, device, threads=1)
+        self._batch: Batch | None = None
+        self._lr = torch.zeros((), dtype=sgd.model.output.weight.dtype, device=device)
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._steps = 0
+        self._outputs: tuple[Tensor | None, Tensor | None] = (None, None)
+
+    def __call__(self, batch: Batch, lr: float,
+                 with_loss: bool) -> tuple[Tensor | None, Tensor | None]:
+        static = self._load(batch)
+        self._lr.fill_(lr)
+        if self._graph is not None:
+            self._graph.replay()
+        elif self.device.type != "cuda":
+            self._outputs = self.sgd.step(static, self._lr)
+        elif self._steps < self.WARMUP:  # on a side stream, as capturing needs
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self._outputs = self.sgd.step(static, self._lr)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+        else:
+            self._graph = torch.cuda.CUDAGraph()
+            # thread_local: the batcher draws the next chunk on its own thread meanwhile
+            with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
+                self._outputs = self.sgd.step(static, self._lr)
+            self._graph.replay()
+        self._steps += 1
+        return self._outputs
+
+    def _load(self, batch: Batch) -> Batch:
+        """The static batch, holding a copy of `batch`'s tensors."""
+        tensors = (batch.centers, batch.stream, batch.context_mask, batch.noise, batch.noise_mask)
+        if self._batch is None:
+            self._batch = Batch(*(t.clone() for t in tensors), batch.words, batch.centers_count)
+        else:
+            static = self._batch
+            for target, source in zip((static.centers, static.stream, static.context_mask,
+                                       static.noise, static.noise_mask), tensors, strict=True):
+                target.copy_(source, non_blocking=True)
+        return self._batch

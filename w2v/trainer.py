@@ -39,7 +39,7 @@ from w2v.distributed import (
 from w2v.errors import Interrupted, W2VError
 from w2v.models import MODEL_CLASSES, NegativeSamplingModel
 from w2v.run import Checkpoint, Position, RunWriter, TrainResult, vocab_digest
-from w2v.step import SGD, Step
+from w2v.step import SGD, GraphStep, Step
 
 if TYPE_CHECKING:
     from w2v.vectors import Vectors
@@ -133,8 +133,10 @@ class Trainer:
         if device.type != "cpu":
             self.model.gather_contexts = True
         self.frozen = None if frozen is None else frozen.to(device)
-        self.step = Step(SGD(self.model, self.frozen), device,
-                         threads or step_threads(device, cluster))
+        sgd = SGD(self.model, self.frozen, config.step_limit)
+        graphs = config.cuda_graphs and device.type == "cuda" and not cluster.distributed
+        self.step = GraphStep(sgd, device) if graphs \
+            else Step(sgd, device, threads or step_threads(device, cluster))
         self.position = position or Position()
         self.total_words = float(config.epochs * int(data.offsets[-1]))
         self.scores: dict[str, Any] | None = None
@@ -307,9 +309,10 @@ class Trainer:
         if self.writer is not None:
             self._write_end("diverged", math.nan)
             kept = self.writer.checkpoint_kept(max_norm)
+        limit = f"--step-limit (now {self.config.step_limit:g})" if self.config.step_limit \
+            else f"--batch-size (now {self.config.batch_size}) or set --step-limit 3"
         raise W2VError(f"training diverged: {what} at step {self.position.steps}; lower --lr "
-                       f"(now {self.config.lr}) or, for a small vocabulary, --batch-size (now "
-                       f"{self.config.batch_size}), and train again; {kept}")
+                       f"(now {self.config.lr}) or {limit}, and train again; {kept}")
 
     def _interrupt(self) -> None:
         batches = gather(self.position.batch, self.cluster)

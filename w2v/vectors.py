@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import heapq
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -19,7 +19,7 @@ from w2v.data.corpus import META, OFFSETS, TOKENS, VOCAB
 from w2v.errors import W2VError
 from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
-from w2v.run import Table, is_run_file, read_run_vectors
+from w2v.run import Table, is_run_file, read_run_query_form, read_run_vectors
 from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class Vectors:
         words: Sequence[str],
         vectors: np.ndarray,
         counts: Sequence[int] | np.ndarray | None = None,
+        query_form: Callable[[str], str | None] | None = None,
     ) -> None:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or len(matrix) != len(words):
@@ -68,6 +69,8 @@ class Vectors:
             raise ValueError("the words are not unique")
         self.vectors: np.ndarray = matrix
         self.counts: np.ndarray | None = None if counts is None else np.asarray(counts, np.int64)
+        # how a query that is not a word here becomes one (a run's tokenizer: "Water," -> water)
+        self.query_form = query_form
 
     @classmethod
     def load(
@@ -92,7 +95,8 @@ class Vectors:
             raise W2VError(f"unknown vector format {format!r}; expected one of run, "
                            f"{', '.join(READ_FORMATS)}")
         if format == "run" or (format == "auto" and path.is_dir()):
-            return cls(*read_run_vectors(path, limit=limit, table=table))
+            return cls(*read_run_vectors(path, limit=limit, table=table),
+                       query_form=read_run_query_form(path))
         if table is not None:
             raise W2VError(f"{path} is not a run directory; a table can only be chosen from a run")
         if no_header:
@@ -135,7 +139,7 @@ class Vectors:
         return len(self.words)
 
     def __contains__(self, word: object) -> bool:
-        return word in self.key_to_index
+        return self._key(word) in self.key_to_index if isinstance(word, str) else False
 
     def __getitem__(self, word: str) -> np.ndarray:
         return self.vectors[self.get_index(word)].copy()
@@ -166,7 +170,7 @@ class Vectors:
     def get_index(self, word: str) -> int:
         """Row of `word`; an unknown word raises W2VError naming close known words."""
         try:
-            return self.key_to_index[word]
+            return self.key_to_index[self._key(word)]
         except KeyError:
             close = self.suggest(word)
             if close:
@@ -174,6 +178,12 @@ class Vectors:
             else:
                 hint = "no close words in the vocabulary"
             raise W2VError(f"unknown word {word!r}; {hint}") from None
+
+    def _key(self, word: str) -> str:
+        """The vocabulary entry `word` stands for: itself, or what `query_form` makes of it."""
+        if word in self.key_to_index or self.query_form is None:
+            return word
+        return self.query_form(word) or word
 
     def suggest(self, word: str, n: int = 3) -> list[str]:
         """Up to `n` vocabulary words spelled like `word`, closest first, then most frequent

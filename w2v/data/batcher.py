@@ -123,8 +123,13 @@ class Batch:
 
     def contexts(self) -> Tensor:
         """[B, 2*window] the word in each context slot (masked slots hold whatever is there)."""
+        return self.at_slots(self.stream)
+
+    def at_slots(self, values: Tensor) -> Tensor:
+        """[B, 2*window]: values [B + 2*window] given for the stream's positions, read at each
+        center's context slots."""
         w = self.window
-        windows = self.stream.unfold(0, 2 * w + 1, 1)  # row n: stream[n : n + 2w + 1], center at w
+        windows = values.unfold(0, 2 * w + 1, 1)  # row n: values[n : n + 2w + 1], center at w
         return torch.cat([windows[:, :w], windows[:, w + 1:]], dim=1)
 
     def split(self, parts: int) -> list[Batch]:

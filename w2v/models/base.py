@@ -14,6 +14,17 @@ tables only; `SGD` (w2v.step) adds the updates to the tables, in one place.
 
 How a word's input vector is formed from rows of the input table, and how an update of that
 vector flows back to those rows, is `WordInput`'s job: here a word's vector is its own row.
+
+Asked `with_stiffness`, a model also says how stiff the batch makes each row it updates, for
+the step limit of `SGD`: a row's stiffness in a step is
+
+    the sum over the loss terms that touch the row of ( |l'(x)| + l''(x) |other|^2 )
+
+where x is the term's logit, l its cross-entropy and `other` the vector the term pairs the row
+with: l'' |other|^2 is the term's curvature along the row (how much moving the row changes its
+own gradient), |l'| its coupling to the other table (a center row and a context row pulling each
+other along). A row's summed update is stable while lr times its stiffness stays near 1 or
+below.
 """
 
 from __future__ import annotations
@@ -28,6 +39,9 @@ from torch import Tensor, nn
 
 from w2v.data.batcher import Batch
 
+# (row ids [m], stiffness [m]) parts: a row's stiffness is the sum of those given for it
+RowStiffness = tuple[tuple[Tensor, Tensor], ...]
+
 
 @dataclass
 class RowUpdates:
@@ -38,6 +52,7 @@ class RowUpdates:
 
     ids: tuple[Tensor, ...]  # [n] row ids, for each part
     rows: tuple[Tensor, ...]  # [n, dim] the update of each of those rows
+    stiffness: RowStiffness = ()  # when asked for
 
 
 @dataclass
@@ -70,9 +85,11 @@ class WordInput(nn.Module):
         """[B, dim]: row b is the sum of weights[b, j] times the input vector of words[b, j]."""
         return F.embedding_bag(words, self.table.weight, per_sample_weights=weights, mode="sum")
 
-    def row_updates(self, words: Tensor, updates: Tensor) -> RowUpdates:
-        """The input-table updates that move the input vectors of `words` [n] by `updates`."""
-        return RowUpdates((words,), (updates,))
+    def row_updates(self, words: Tensor, updates: Tensor,
+                    stiffness: RowStiffness = ()) -> RowUpdates:
+        """The input-table updates that move the input vectors of `words` [n] by `updates`,
+        with the stiffness given for input vectors as (words, stiffness) parts, at their rows."""
+        return RowUpdates((words,), (updates,), stiffness)
 
     def word_vectors(self) -> Tensor:
         """[vocab, dim] every word's input vector: the vectors users get."""
@@ -103,8 +120,10 @@ class NegativeSamplingModel(nn.Module, ABC):
         return self.words.table
 
     @abstractmethod
-    def updates(self, batch: Batch, lr: float, with_loss: bool = True) -> Updates:
-        """-lr times the gradient of the batch's summed masked loss, as row updates.
+    def updates(self, batch: Batch, lr: float | Tensor, with_loss: bool = True,
+                with_stiffness: bool = False) -> Updates:
+        """-lr times the gradient of the batch's summed masked loss, as row updates, with
+        their stiffness when asked. `lr` may be a 0-dimensional tensor on the tables' device.
 
         Reads the tables only.
         """
@@ -112,3 +131,14 @@ class NegativeSamplingModel(nn.Module, ABC):
     def word_vectors(self) -> Tensor:
         """[vocab, dim] the vectors users get: the input vectors (word2vec's syn0)."""
         return self.words.word_vectors()
+
+
+def squared_norms(rows: Tensor) -> Tensor:
+    """|row|^2 over the last dimension."""
+    return torch.linalg.vector_norm(rows, dim=-1).square_()
+
+
+def curvatures(slopes: Tensor) -> Tensor:
+    """l''(x) of each term from its slope |l'(x)| (0 where masked): for the sigmoid
+    cross-entropy, l'' = |l'| (1 - |l'|)."""
+    return torch.addcmul(slopes, slopes, slopes, value=-1)

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from w2v.data.batcher import Batch, context_offsets
-from w2v.models.base import NegativeSamplingModel, RowUpdates, Updates
+from w2v.models.base import (
+    NegativeSamplingModel,
+    RowStiffness,
+    RowUpdates,
+    Updates,
+    curvatures,
+    squared_norms,
+)
 
 
 class CBOW(NegativeSamplingModel):
@@ -23,7 +31,8 @@ class CBOW(NegativeSamplingModel):
     name = "cbow"
 
     @torch.no_grad()
-    def updates(self, batch: Batch, lr: float, with_loss: bool = True) -> Updates:
+    def updates(self, batch: Batch, lr: float | Tensor, with_loss: bool = True,
+                with_stiffness: bool = False) -> Updates:
         """A window's mean is a weighted sum of its context slots' input vectors, each weighted
         by 1 / (its contexts), whose update goes back to the batch's token stream in shifted
         views; the noise logits are one matrix product per group of centers."""
@@ -45,8 +54,9 @@ class CBOW(NegativeSamplingModel):
         noise_logits = torch.bmm(mean_groups, u_noise.transpose(1, 2)).view(size, negatives)
 
         # d(BCE)/d(logit) is sigmoid(logit) - label; scaled by -lr here, once for all rows
-        g_center = (1 - torch.sigmoid(center_logits)) * used * lr
-        g_noise = torch.sigmoid(noise_logits) * used * -lr
+        center_slopes = (1 - torch.sigmoid(center_logits)) * used  # |d(BCE)/d(logit)|
+        noise_slopes = torch.sigmoid(noise_logits) * used
+        g_center, g_noise = center_slopes * lr, noise_slopes * -lr
         loss = count = None
         if with_loss:
             loss = (F.softplus(-center_logits) * used).sum() + \
@@ -60,6 +70,32 @@ class CBOW(NegativeSamplingModel):
                                     device=output.device)
         for j, s in enumerate(shifts):
             stream_update[s:s + size].addcmul_(shares[:, j:j + 1], means_update)
-        return Updates(self.words.row_updates(batch.stream, stream_update),
-                       RowUpdates((batch.centers, noise), (g_center * means, u_noise_update)),
+        input_stiffness = output_stiffness = ()
+        if with_stiffness:
+            input_stiffness, output_stiffness = _stiffness(
+                batch, center_slopes.squeeze(1), noise_slopes, means, u_center, u_noise, noise,
+                shares)
+        return Updates(self.words.row_updates(batch.stream, stream_update, input_stiffness),
+                       RowUpdates((batch.centers, noise), (g_center * means, u_noise_update),
+                                  output_stiffness),
                        loss, count)
+
+
+def _stiffness(batch: Batch, center_slopes: Tensor, noise_slopes: Tensor, means: Tensor,
+               u_center: Tensor, u_noise: Tensor, noise: Tensor,
+               shares: Tensor) -> tuple[RowStiffness, RowStiffness]:
+    """The stiffness (`w2v.models.base`) of the batch's terms at the rows they touch: (input
+    vectors, output rows). A context word's input vector reaches a logit through its share a of
+    the mean: its coupling there is a |l'| and its curvature a^2 l'' |u|^2."""
+    groups, negatives = u_noise.shape[0], noise_slopes.shape[1]
+    center_curv, noise_curv = curvatures(center_slopes), curvatures(noise_slopes)
+    mean_sq = squared_norms(means)
+    centers = torch.addcmul(center_slopes, center_curv, mean_sq)
+    noise_rows = torch.addcmul(noise_slopes, noise_curv, mean_sq.unsqueeze(1))
+    noise_rows = noise_rows.view(groups, -1, negatives).sum(1)
+    coupling = center_slopes + noise_slopes.sum(1)
+    curvature = noise_curv.view(groups, -1, negatives) * squared_norms(u_noise).unsqueeze(1)
+    curvature = torch.addcmul(curvature.sum(2).view(-1), center_curv, squared_norms(u_center))
+    slots = torch.addcmul(shares * coupling.unsqueeze(1), shares * shares, curvature.unsqueeze(1))
+    return (((batch.contexts().view(-1), slots.view(-1)),),
+            ((batch.centers, centers), (noise, noise_rows.view(-1))))
