@@ -11,6 +11,8 @@
                         # --tokenizer words against gensim on simple_preprocess output
     python scripts/bench.py --vector-file F.bin --generate 3000000 300   # write a test file
     python scripts/bench.py --vector-file F.bin --systems w2v --limit 100000   # load and query
+    python scripts/bench.py --subwords 3-6       # w2v --subwords against gensim's FastText,
+                                                 # and w2v without subwords
 
 Each system runs in its own process. w2v's time is the wall time of `w2v prepare` plus
 `w2v train` (interpreter start and imports included); gensim's is its vocabulary build plus
@@ -28,6 +30,13 @@ With --vector-file, each system instead loads a word2vec binary file (its first 
 and answers nearest-neighbour queries: the load time, the first query (which computes the
 vector lengths), the median of later single-word queries, 10 words in one call (w2v's
 most_similar_batch; gensim has no batch call, so 10 calls), and the process's peak memory.
+With --subwords MIN-MAX, each seed trains skip-gram three ways on PTB: w2v without subwords,
+w2v --subwords, and gensim's FastText (sg=1, min_n/max_n and bucket the same, the other
+settings as for Word2Vec). Times as above; memory is the peak of the process tree's summed
+resident memory. Every system is scored by w2v's evaluator on WordSim-353 and MEN (Spearman)
+over all pairs (a word outside the vocabulary through its n-grams; without subwords, such pairs
+are skipped) and over the pairs inside the vocabulary, and on the Google analogies whose four
+words are in the vocabulary (accuracy).
 """
 
 from __future__ import annotations
@@ -72,6 +81,31 @@ men_score = m.wv.evaluate_word_pairs(men)[1].statistic
 analogy = m.wv.evaluate_word_analogies(analogies)[0]
 print(json.dumps({"seconds": seconds, "words": words, "wordsim": score, "men": men_score,
                   "analogy": analogy}))
+"""
+
+
+GENSIM_FASTTEXT_SCRIPT = """
+import json, sys, time
+from gensim.models import FastText
+from gensim.models.word2vec import LineSentence
+corpus, epochs, seed, workers, minn, maxn, buckets, queried, out = sys.argv[1:10]
+sentences = list(LineSentence(corpus))
+start = time.perf_counter()
+m = FastText(sg=1, vector_size=100, window=5, negative=5, sample=1e-4, min_count=10,
+             epochs=int(epochs), workers=int(workers), seed=int(seed), min_n=int(minn),
+             max_n=int(maxn), bucket=int(buckets))
+m.build_vocab(sentences)
+m.train(sentences, total_examples=m.corpus_count, epochs=m.epochs)
+seconds = time.perf_counter() - start
+words = int(sum(m.wv.get_vecattr(w, "count") for w in m.wv.index_to_key)) * int(epochs)
+# the vocabulary's vectors, then those of the test sets' other words (from their n-grams)
+extra = [w for w in dict.fromkeys(open(queried, encoding="utf-8").read().split("\\n"))
+         if w and w not in m.wv.key_to_index]
+with open(out, "w", encoding="utf-8") as f:
+    f.write(f"{len(m.wv) + len(extra)} {m.wv.vector_size}\\n")
+    for w in m.wv.index_to_key + extra:
+        f.write(w + " " + " ".join(repr(float(x)) for x in m.wv[w]) + "\\n")
+print(json.dumps({"seconds": seconds, "words": words, "vocab": len(m.wv)}))
 """
 
 
@@ -329,6 +363,121 @@ def bench_raw_text(args: argparse.Namespace) -> None:
                   f"{s['men']:>6.3f} {s['analogies']:>8.1%} {s['questions']:>6.0f}")
 
 
+@dataclass
+class SubwordResult:
+    system: str
+    seed: int
+    seconds: float
+    words_per_s: float
+    peak_mb: float
+    scores: dict[str, float]
+
+
+SUBWORD_SCORES = ("ws_all", "ws_in", "men_all", "men_in", "analogies")
+
+
+def subword_scores(everything, vocabulary, args: argparse.Namespace) -> dict[str, float]:
+    """WordSim-353 and MEN over all pairs (`everything`: Vectors that give unseen words their
+    n-grams' vector) and over the vocabulary's pairs (`vocabulary`), analogies over the
+    vocabulary's questions."""
+    from w2v.evaluate import evaluate_word_analogies, evaluate_word_pairs
+
+    return {"ws_all": evaluate_word_pairs(everything, args.wordsim).spearman,
+            "ws_in": evaluate_word_pairs(vocabulary, args.wordsim).spearman,
+            "men_all": evaluate_word_pairs(everything, args.men).spearman,
+            "men_in": evaluate_word_pairs(vocabulary, args.men).spearman,
+            "analogies": evaluate_word_analogies(vocabulary, args.analogies).accuracy}
+
+
+def evaluation_words(args: argparse.Namespace) -> list[str]:
+    words = []
+    for path in (args.wordsim, args.men):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                words += line.split("\t")[:2]
+    return words
+
+
+def bench_subwords_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float,
+                       prepare_mb: float, seed: int, subwords: str) -> SubwordResult:
+    from w2v.vectors import Vectors
+
+    run_dir = args.out / "runs" / f"w2v-subwords{subwords}-s{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    flags = ["--data", str(dataset), "--run-dir", str(run_dir), "--seed", str(seed), "--quiet",
+             "--subwords", subwords, "--buckets", str(args.buckets)]
+    if args.epochs:
+        flags += ["--epochs", str(args.epochs)]
+    _, seconds, peak = run_sampled(w2v("train", *flags))
+    info = json.loads((run_dir / "run.json").read_text())
+    vectors = Vectors.load(run_dir)
+    name = "w2v" if subwords == "0" else f"w2v --subwords {subwords}"
+    return SubwordResult(name, seed, prepare_s + seconds, info["words_per_s"],
+                         max(peak, prepare_mb), subword_scores(
+                             vectors, Vectors(vectors.words, vectors.vectors), args))
+
+
+def bench_subwords_gensim(args: argparse.Namespace, corpus: Path, seed: int) -> SubwordResult:
+    from w2v.vectors import Vectors
+
+    minn, maxn = args.subwords.split("-")
+    vectors_path = args.out / f"gensim-fasttext-s{seed}.txt"
+    queried = args.out / "evaluation-words.txt"
+    queried.write_text("\n".join(evaluation_words(args)) + "\n", encoding="utf-8")
+    out, _, peak = run_sampled([sys.executable, "-c", GENSIM_FASTTEXT_SCRIPT, str(corpus),
+                                str(args.epochs or 20), str(seed), str(args.workers), minn, maxn,
+                                str(args.buckets), str(queried), str(vectors_path)])
+    r = json.loads(out)
+    everything = Vectors.load(vectors_path)
+    vocabulary = Vectors(everything.words[:r["vocab"]], everything.vectors[:r["vocab"]])
+    return SubwordResult(f"gensim FastText ({args.workers} w)", seed, r["seconds"],
+                         r["words"] / r["seconds"], peak,
+                         subword_scores(everything, vocabulary, args))
+
+
+def subword_table(results: list[SubwordResult]) -> str:
+    names = {"ws_all": "WS all", "ws_in": "WS in", "men_all": "MEN all", "men_in": "MEN in",
+             "analogies": "analogy"}
+    lines = [f"{'system':<28} {'seed':>4} {'wall s':>7} {'words/s':>10} {'peak MB':>8} "
+             + " ".join(f"{names[k]:>7}" for k in SUBWORD_SCORES)]
+    rows = [*results]
+    for system in dict.fromkeys(r.system for r in results):
+        mine = [r for r in results if r.system == system]
+        if len(mine) > 1:
+            rows.append(SubwordResult(
+                f"{system} (mean)", 0, statistics.mean(r.seconds for r in mine),
+                statistics.mean(r.words_per_s for r in mine), max(r.peak_mb for r in mine),
+                {k: statistics.mean(r.scores[k] for r in mine) for k in SUBWORD_SCORES}))
+    for r in rows:
+        lines.append(f"{r.system:<28} {r.seed or '':>4} {r.seconds:>7.1f} "
+                     f"{r.words_per_s:>10,.0f} {r.peak_mb:>8,.0f} "
+                     + " ".join(f"{r.scores[k]:>7.3f}" for k in SUBWORD_SCORES))
+    return "\n".join(lines)
+
+
+def bench_subwords(args: argparse.Namespace) -> None:
+    """w2v with and without subwords against gensim's FastText on PTB, seed by seed."""
+    corpus = write_corpus(args.ptb, args.out, 1)
+    results: list[SubwordResult] = []
+    for seed in args.seeds:
+        if "w2v" in args.systems:
+            dataset, prepare_s, prepare_mb = prepare_w2v(args.out, args.ptb, 1, corpus)
+            for subwords in ("0", args.subwords):
+                results.append(bench_subwords_w2v(args, dataset, prepare_s, prepare_mb, seed,
+                                                  subwords))
+                print(subword_table(results[-1:]).splitlines()[1], flush=True)
+        if "gensim" in args.systems:
+            results.append(bench_subwords_gensim(args, corpus, seed))
+            print(subword_table(results[-1:]).splitlines()[1], flush=True)
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+              f"skip-gram, subwords {args.subwords}, {args.buckets:,} buckets, PTB, "
+              f"{args.epochs or 20} epochs")
+    print("\n" + header + "\n" + subword_table(results))
+    record = {"header": header, "argv": sys.argv[1:], "results": [asdict(r) for r in results]}
+    (args.out / f"bench-subwords-{'-'.join(map(str, args.seeds))}.json").write_text(
+        json.dumps(record, indent=2))
+
+
 def serve(directory: Path) -> str:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *args: None  # type: ignore[method-assign]
@@ -444,6 +593,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="with --vector-file: read the first N words")
     parser.add_argument("--generate", type=int, nargs=2, metavar=("WORDS", "DIM"),
                         help="with --vector-file: write a random file of that size")
+    parser.add_argument("--subwords", help="MIN-MAX: compare subword training with FastText")
+    parser.add_argument("--buckets", type=int, default=2_000_000, help="with --subwords")
     args = parser.parse_args()
     if args.vector_file:
         bench_vector_file(args)
@@ -454,6 +605,9 @@ def main() -> None:
         return
     if args.raw_text:
         bench_raw_text(args)
+        return
+    if args.subwords:
+        bench_subwords(args)
         return
     corpus = write_corpus(args.ptb, args.out, args.repeat)
 

@@ -266,7 +266,7 @@ def test_evaluate_json_is_valid_when_a_correlation_is_not_a_number(capsys: Capsy
         raise AssertionError(f"{constant} is not JSON")
 
     scores = json.loads(result.out, parse_constant=refuse)["pairs.tsv"]
-    assert scores == {"pearson": None, "spearman": None, "oov_ratio": 0.0, "pairs": 2}
+    assert scores == {"pearson": None, "spearman": None, "oov_ratio": 0.0, "pairs": 2, "unseen": 0}
 
 
 @pytest.mark.parametrize(("content", "message"), [

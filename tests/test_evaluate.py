@@ -298,10 +298,10 @@ def test_evaluate_keys_results_by_file_name(vectors: Vectors, pair_file, questio
     results = evaluate(vectors, similarity=[path], analogies=[question_file])
 
     assert list(results) == ["pairs.tsv", "questions.txt"]
-    assert set(results["pairs.tsv"]) == {"pearson", "spearman", "oov_ratio", "pairs"}
+    assert set(results["pairs.tsv"]) == {"pearson", "spearman", "oov_ratio", "pairs", "unseen"}
     assert results["pairs.tsv"]["pairs"] == known
     analogies = results["questions.txt"]
-    assert set(analogies) == {"accuracy", "correct", "total", "sections"}
+    assert set(analogies) == {"accuracy", "correct", "total", "sections", "unseen"}
     assert analogies["accuracy"] == evaluate_word_analogies(vectors, question_file).accuracy
     assert analogies["sections"]["all-unknown"] is None
 
@@ -335,3 +335,19 @@ def test_format_report():
         "  capital-common-countries                     50.0%",
         "  family                                           -",
     ]
+
+
+def test_format_report_counts_the_items_scored_through_ngrams():
+    results = {
+        "wordsim353.tsv": {"pearson": 0.3, "spearman": 0.25, "oov_ratio": 0.0, "pairs": 353,
+                           "unseen": 134},
+        "questions-words.txt": {"accuracy": 0.5, "correct": 2, "total": 4, "unseen": 1,
+                                "sections": {"family": 0.5}},
+    }
+
+    lines = format_report(results).splitlines()
+    assert lines[:2] == ["word pairs      pairs  by n-grams  unknown  pearson  spearman",
+                         "wordsim353.tsv    353         134     0.0%    0.300     0.250"]
+    assert lines[3:5] == ["analogies            correct  total  by n-grams  accuracy",
+                          "questions-words.txt        2      4           1     50.0%"]
+    assert lines[-1].startswith("by n-grams: items with a word outside the vocabulary")

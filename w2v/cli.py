@@ -32,8 +32,8 @@ _debug = os.environ.get("W2V_DEBUG", "") not in ("", "0")
 RunOption = Annotated[Path | None, typer.Option(
     "--run", help="A run directory, or a folder of runs (the most recent is used). Default: ./runs")]
 VectorsOption = Annotated[Path | None, typer.Option(
-    "--vectors", help="A vector file instead of a run: word2vec text or binary, or GloVe text "
-                      "without a header; plain, gzip, bz2 or xz.")]
+    "--vectors", help="A vector file instead of a run: word2vec text or binary, GloVe text "
+                      "without a header, or a fastText .bin model; plain, gzip, bz2 or xz.")]
 LimitOption = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Read only the first N words (the most frequent, in files sorted by "
                            "frequency); the rest of the file is not read.")]
@@ -104,6 +104,11 @@ def train(
     step_limit: Annotated[float | None, typer.Option(
         help="Largest stiffness of a table row in one step, for large batches (0: plain SGD).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    subwords: Annotated[str | None, typer.Option(
+        help="MIN-MAX: a word's vector is the mean of its own and its character n-grams' "
+             "(MIN to MAX characters, fastText's 3-6), so every word has one; 0: none.")] = None,
+    buckets: Annotated[int | None, typer.Option(
+        help="With --subwords, the rows n-grams are hashed into (fastText's 2,000,000).")] = None,
     init: Annotated[Path | None, typer.Option(
         help="Start the input vectors of the words it has from a word2vec file or a run.")] = None,
     freeze: Annotated[bool, typer.Option(
@@ -128,7 +133,7 @@ def train(
 
     settings = {"model": model, "dim": dim, "window": window, "negatives": negatives,
                 "sample": sample, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                "step_limit": step_limit, "seed": seed}
+                "step_limit": step_limit, "seed": seed, "subwords": subwords, "buckets": buckets}
     run = train_run(data, run_dir=run_dir, config=config, device=device, nproc=nproc,
                     resume=resume, force=force, init=init, freeze=freeze, evaluate=evaluate,
                     eval_similarity=eval_similarity or (), eval_analogies=eval_analogies or (),
@@ -180,6 +185,7 @@ def neighbors(
     """The k nearest words by cosine similarity, to a word or to a sum of words."""
     queries = neighbor_queries(words)
     v = _load_vectors(run, vectors, limit, no_header)
+    _note_unseen(v, [word for _, plus, minus in queries for word in plus + minus])
     found = v.most_similar_batch([(plus, minus) for _, plus, minus in queries], k, restrict_vocab)
     for (label, _, _), neighbours in zip(queries, found):
         typer.echo(f"{label}:")
@@ -207,8 +213,9 @@ def export(
         help="The file to write. Default: in the run directory, vectors.txt (or .bin, .glove.txt, "
              ".tsv; vectors-<table>.* for --table).")] = None,
     format: Annotated[str, typer.Option(
-        help="word2vec-text, word2vec-binary, glove (text without header), or tsv (TensorBoard "
-             "projector).")] = "word2vec-text",
+        help="word2vec-text, word2vec-binary, glove (text without header), tsv (TensorBoard "
+             "projector), or fasttext-bin (a run trained with --subwords, or a fastText .bin: "
+             "fastText's model, which gives any word a vector).")] = "word2vec-text",
     table: Annotated[str | None, typer.Option(
         help="center, context, or sum (of the two), instead of the word vectors. Skip-gram's "
              "word vectors are its center table (word2vec's syn0) and context is its output "
@@ -220,7 +227,7 @@ def export(
     no_header: NoHeaderOption = False,
 ) -> None:
     """Write a run's vectors (or convert a --vectors file) as word2vec text or binary, GloVe
-    text, or TensorBoard projector TSV files."""
+    text, TensorBoard projector TSV files, or a fastText model."""
     from w2v.atomic import writes_in_place
     from w2v.formats import default_file_name
     from w2v.run import find_run
@@ -252,6 +259,7 @@ def analogy(
 ) -> None:
     """A is to B as C is to ?  (e.g. w2v analogy man king woman)"""
     v = _load_vectors(run, vectors, limit, no_header)
+    _note_unseen(v, [a, b, c])
     for word, score in v.analogy(a, b, c, k=k, method=method):
         typer.echo(f"{word:<20} {score:.4f}")
 
@@ -329,6 +337,18 @@ def _load_vectors(run: Path | None, vectors: Path | None, limit: int | None = No
         _check_file_options(None, no_header)
     source = vectors if vectors is not None else find_run(run, with_vectors=table is None)
     return Vectors.load(source, limit=limit, no_header=no_header, table=table)  # type: ignore[arg-type]
+
+
+def _note_unseen(vectors: Vectors, words: list[str]) -> None:
+    """Say which query words are outside the vocabulary and where their vectors come from."""
+    for word in dict.fromkeys(words):
+        if word in vectors or vectors.subwords is None:
+            continue
+        if vectors.get_vector(word).any():
+            how = "its vector is the mean of its character n-grams' vectors"
+        else:
+            how = "and none of its character n-grams was trained: its vector is zero"
+        typer.echo(f"w2v: note: {word!r} is not in the vocabulary; {how}", err=True)
 
 
 def _check_file_options(limit: int | None, no_header: bool) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from w2v.errors import W2VError
+from w2v.subwords import MAX_BUCKETS, Subwords
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class TrainConfig:
     log_every: int = 20
     sync_every: int = 0  # steps between the processes' syncs; 0: 4 on GPUs, 32 on CPUs (128 from 100k words)
     cuda_graphs: bool = True  # on one GPU, replay each step from a CUDA graph (w2v.step)
+    subwords: str = "0"  # "MIN-MAX": character n-grams of MIN to MAX characters (fastText); "0": none
+    buckets: int = 2_000_000  # rows the n-grams are hashed into (fastText's default)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -41,6 +44,11 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def ngrams(self) -> Subwords | None:
+        """How words are cut into n-grams and hashed, or None for plain word2vec."""
+        lengths = ngram_lengths(self.subwords)
+        return None if lengths is None else Subwords(*lengths, self.buckets)
 
 
 # The models, and where their defaults differ from TrainConfig's, which are skip-gram's
@@ -69,7 +77,7 @@ def defaults(model: str = "skipgram", device_type: str = "cpu") -> TrainConfig:
     return TrainConfig(model=model, **{**MODEL_DEFAULTS[model], **on_device})
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
-                 "chunk_tokens", "log_every")
+                 "chunk_tokens", "log_every", "buckets")
 
 
 class ConfigError(W2VError):
@@ -107,11 +115,27 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("sample", f"must be 0 (off) or positive, got {config.sample}")
     if not 0 <= config.seed <= MAX_SEED:
         raise ConfigError("seed", f"must be between 0 and {MAX_SEED}, got {config.seed}")
+    ngram_lengths(config.subwords)
+    if config.buckets > MAX_BUCKETS:
+        raise ConfigError("buckets", f"must be at most {MAX_BUCKETS:,}, got {config.buckets}")
     if config.batch_size % config.group_size:
         raise ConfigError(
             "batch_size",
             f"must be a multiple of 'group_size' ({config.group_size}), got {config.batch_size}",
         )
+
+
+def ngram_lengths(subwords: str) -> tuple[int, int] | None:
+    """(min, max) n-gram lengths from "MIN-MAX", None from "0"."""
+    text = subwords.strip() if isinstance(subwords, str) else ""
+    if text == "0":
+        return None
+    low, dash, high = text.partition("-")
+    if dash and low.strip().isdigit() and high.strip().isdigit() \
+            and 1 <= int(low) <= int(high):
+        return int(low), int(high)
+    raise ConfigError("subwords", f"must be 0 (none) or MIN-MAX n-gram lengths with "
+                                  f"1 <= MIN <= MAX, such as 3-6, got {subwords!r}")
 
 
 def load_config(path: Path | None, base: TrainConfig | None = None, device_type: str = "cpu",
@@ -125,6 +149,8 @@ def load_config(path: Path | None, base: TrainConfig | None = None, device_type:
     for name in ("sample", "lr", "min_lr_ratio", "step_limit"):
         if type(values.get(name)) is int:
             values[name] = float(values[name])
+    if type(values.get("subwords")) is int:  # subwords = 0
+        values["subwords"] = str(values["subwords"])
     if base is None:
         model = values.get("model", TrainConfig.model)
         base = defaults(model, device_type) if model in MODELS else TrainConfig()

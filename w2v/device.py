@@ -56,12 +56,14 @@ def step_threads(device: torch.device, cluster: Cluster = SINGLE_PROCESS) -> int
 
 
 def memory_needed(config: TrainConfig, vocab_size: int, corpus_tokens: int,
-                  processes: int = 1) -> int:
+                  processes: int = 1, ngrams: int = 0) -> int:
     """Bytes the largest allocations of training with `config` take, over `processes`.
 
     An estimate, from the shapes the trainer allocates: the two tables (and, on several
     processes, their copies at the last sync), two chunks of batches (one trains while the next
-    is drawn), the largest arrays of one step, and the noise-word table.
+    is drawn), the largest arrays of one step, and the noise-word table; with subwords, the
+    n-gram rows of the input table and every word's bag of row ids, from `ngrams`, the number
+    of n-grams of the vocabulary's words.
     """
     dim, slots = config.dim, 2 * config.window
     noise_slots, batch = slots * config.negatives, config.batch_size
@@ -73,7 +75,12 @@ def memory_needed(config: TrainConfig, vocab_size: int, corpus_tokens: int,
     chunk = 2 * (chunk_rows * per_row + chunk_rows // config.group_size * noise_slots * 8)
     step = 4 * (batch * noise_slots + groups * noise_slots * dim) * 4 + 8 * batch * dim * 4
     noise_table = NOISE_TABLE_SIZE * (4 + 8)
-    return processes * (tables + chunk + step + noise_table)
+    subwords = 0
+    if ngrams:
+        bag = 1 + ngrams / vocab_size  # rows per word, on average
+        subwords = ((2 if processes > 1 else 1) * min(ngrams, config.buckets) * dim * 4
+                    + (vocab_size + ngrams) * 8 + int(batch * bag * (2 * dim * 4 + 4 * 8)))
+    return processes * (tables + chunk + step + noise_table + subwords)
 
 
 # The settings a user can make too large, and what lowers them.
@@ -90,16 +97,16 @@ def available_memory(device: torch.device) -> int:
 
 
 def check_memory(config: TrainConfig, vocab_size: int, corpus_tokens: int, device: torch.device,
-                 processes: int = 1) -> None:
+                 processes: int = 1, ngrams: int = 0) -> None:
     """Refuse settings whose arrays cannot fit in the device's memory, before allocating any;
     name the setting that, at its default, would save the most."""
-    needed, free = memory_needed(config, vocab_size, corpus_tokens, processes), \
+    needed, free = memory_needed(config, vocab_size, corpus_tokens, processes, ngrams), \
         available_memory(device)
     if needed <= free:
         return
     default = TrainConfig()
     at_default = {name: memory_needed(config.replace(**{name: getattr(default, name)}),
-                                      vocab_size, corpus_tokens, processes)
+                                      vocab_size, corpus_tokens, processes, ngrams)
                   for name in _SIZES if getattr(config, name) > getattr(default, name)}
     where = "GPU" if device.type == "cuda" else "machine"
     shared = f" for {processes} processes" if processes > 1 else ""

@@ -3,7 +3,10 @@
 Both restrict the vocabulary to its first `restrict_vocab` words (the most frequent ones, as
 vocabularies are sorted by count) and, with `case_insensitive`, compare words uppercased, a
 word spelled in several cases taking the vector of its first spelling. Test items with a word
-outside that vocabulary are skipped.
+outside that vocabulary are skipped, unless the vectors have subwords: then every item is
+scored, such a word (as the file spells it) taking the vector of its character n-grams, and the
+items that had one are counted. An analogy's answer is always a word of the vocabulary, so a
+question whose answer is outside it counts as answered wrong.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cached_property, partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ import numpy as np
 from w2v.correlation import pearson, spearman
 from w2v.errors import W2VError
 from w2v.formats.text import is_number
-from w2v.similarity import Method, method_scores
+from w2v.similarity import Method, method_scores, unit_vectors
 from w2v.vectors import Vectors
 
 # How many scores one batch of analogy questions may hold; bounds memory, not results.
@@ -36,6 +39,7 @@ class PairScores:
     spearman: float
     oov_ratio: float  # fraction of the pairs skipped for an unknown word, 0..1
     pairs: int  # pairs used
+    unseen: int = 0  # pairs used with a word outside the vocabulary, scored by its n-grams
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class AnalogyScores:
     correct: int
     total: int  # questions used
     sections: dict[str, float | None]  # accuracy per section; None where no question was used
+    unseen: int = 0  # questions used with a word outside the vocabulary, scored by its n-grams
 
 
 def default_similarity_files() -> list[Path]:
@@ -86,7 +91,7 @@ def evaluate_word_pairs(
     Lines starting with '#' and lines without exactly three fields or a numeric score are
     ignored, as gensim ignores them; a file without one such line is an error saying why.
     """
-    vocab = _restricted_vocab(vectors, restrict_vocab, case_insensitive)
+    lookup = _Lookup(vectors, restrict_vocab, case_insensitive)
     gold: list[float] = []
     pairs: list[tuple[int, int]] = []
     unknown = 0
@@ -98,12 +103,12 @@ def evaluate_word_pairs(
         if len(fields) != 3 or not is_number(fields[2]):
             first_bad = first_bad or f"line {number}: {_pair_line_problem(fields, delimiter)}"
             continue
-        first, second = (_key(word, case_insensitive) for word in fields[:2])
-        if first not in vocab or second not in vocab:
+        first, second = (lookup.row(word) for word in fields[:2])
+        if first is None or second is None:
             unknown += 1
             continue
         gold.append(float(fields[2]))
-        pairs.append((vocab[first], vocab[second]))
+        pairs.append((first, second))
     if not pairs and not unknown:
         problem = first_bad or "no word pairs in the file"
         raise W2VError(f"{path}: {problem}; expected lines 'word1{_named(delimiter)}word2"
@@ -114,12 +119,13 @@ def evaluate_word_pairs(
             f"({unknown} pairs with unknown words)"
         )
     ids = np.array(pairs)
-    model = np.einsum("ij,ij->i", *(_unit(vectors, ids[:, side]) for side in (0, 1)))
+    model = np.einsum("ij,ij->i", *(lookup.units(ids[:, side]) for side in (0, 1)))
     return PairScores(
         pearson=pearson(gold, model),
         spearman=spearman(gold, model),
         oov_ratio=unknown / (len(pairs) + unknown),
         pairs=len(pairs),
+        unseen=int(lookup.unseen_in(ids).sum()),
     )
 
 
@@ -132,10 +138,6 @@ def _pair_line_problem(fields: list[str], delimiter: str) -> str:
 
 def _named(delimiter: str) -> str:
     return "<TAB>" if delimiter == "\t" else repr(delimiter)
-
-
-def _unit(vectors: Vectors, ids: np.ndarray) -> np.ndarray:
-    return vectors.vectors[ids] / vectors.norms[ids][:, None]
 
 
 def evaluate_word_analogies(
@@ -151,15 +153,16 @@ def evaluate_word_analogies(
     The answer is the best-scoring word of the restricted vocabulary other than a, b and c
     (in any spelling, with `case_insensitive`); lines without exactly four words are ignored.
     """
-    vocab = _restricted_vocab(vectors, restrict_vocab, case_insensitive)
-    names, section_of, questions = _read_questions(path, vocab, case_insensitive)
+    lookup = _Lookup(vectors, restrict_vocab, case_insensitive)
+    names, section_of, questions = _read_questions(path, lookup)
     if not len(questions):
         raise W2VError(f"{path}: no analogy question with all four words in the vocabulary")
     # The row each restricted word's spelling maps to, so that answers compare by spelling.
-    spelling = np.array([vocab[_key(w, case_insensitive)] for w in vectors.words[:restrict_vocab]])
+    spelling = np.array([lookup.known[_key(w, case_insensitive)]
+                         for w in vectors.words[:restrict_vocab]])
     searched = len(spelling)
     hits = _answered_right(
-        vectors.vectors[:searched], vectors.norms[:searched], spelling, questions, method
+        vectors.vectors[:searched], vectors.norms[:searched], spelling, questions, method, lookup
     )
     correct = np.bincount(section_of, weights=hits, minlength=len(names))
     asked = np.bincount(section_of, minlength=len(names))
@@ -170,6 +173,7 @@ def evaluate_word_analogies(
         sections={
             name: float(correct[i] / asked[i]) if asked[i] else None for i, name in enumerate(names)
         },
+        unseen=int(lookup.unseen_in(questions).sum()),
     )
 
 
@@ -217,10 +221,13 @@ def _finite_or_none(value: Any) -> Any:
 
 def format_report(results: dict[str, dict[str, Any]]) -> str:
     """Render the result of `evaluate` as aligned tables for a terminal."""
+    # with subwords: how many items had a word outside the vocabulary, scored by its n-grams
+    unseen = any(r.get("unseen") for r in results.values())
     pair_rows = [
         [
             name,
             str(r["pairs"]),
+            *([str(r["unseen"])] if unseen else []),
             _percent(r["oov_ratio"]),
             f"{r['pearson']:.3f}",
             f"{r['spearman']:.3f}",
@@ -231,14 +238,21 @@ def format_report(results: dict[str, dict[str, Any]]) -> str:
     analogy_rows = []
     for name, r in results.items():
         if "accuracy" in r:
-            analogy_rows.append([name, str(r["correct"]), str(r["total"]), _percent(r["accuracy"])])
-            analogy_rows += [[f"  {s}", "", "", _percent(a)] for s, a in r["sections"].items()]
+            analogy_rows.append([name, str(r["correct"]), str(r["total"]),
+                                 *([str(r["unseen"])] if unseen else []), _percent(r["accuracy"])])
+            analogy_rows += [[f"  {s}", "", "", *([""] if unseen else []), _percent(a)]
+                             for s, a in r["sections"].items()]
     tables = []
+    by_ngrams = ["by n-grams"] if unseen else []
     if pair_rows:
-        tables.append(_table(["word pairs", "pairs", "unknown", "pearson", "spearman"], pair_rows))
+        tables.append(_table(["word pairs", "pairs", *by_ngrams, "unknown", "pearson", "spearman"],
+                             pair_rows))
     if analogy_rows:
-        tables.append(_table(["analogies", "correct", "total", "accuracy"], analogy_rows))
-    return "\n\n".join(tables)
+        tables.append(_table(["analogies", "correct", "total", *by_ngrams, "accuracy"],
+                             analogy_rows))
+    notes = [("by n-grams: items with a word outside the vocabulary, whose vector is the mean of "
+              "its character n-grams' rows")] if unseen else []
+    return "\n\n".join(tables + notes)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -258,14 +272,43 @@ def _key(word: str, case_insensitive: bool) -> str:
     return word.upper() if case_insensitive else word
 
 
-def _restricted_vocab(
-    vectors: Vectors, restrict_vocab: int | None, case_insensitive: bool
-) -> dict[str, int]:
-    """Each spelling among the first `restrict_vocab` words, mapped to its first row."""
-    vocab: dict[str, int] = {}
-    for i, word in enumerate(vectors.words[:restrict_vocab]):
-        vocab.setdefault(_key(word, case_insensitive), i)
-    return vocab
+class _Lookup:
+    """The words of a test file as rows: each spelling among the first `restrict_vocab` words
+    maps to its first row; with subwords, any other word to a row after the vocabulary's, whose
+    vector its n-grams give."""
+
+    def __init__(self, vectors: Vectors, restrict_vocab: int | None,
+                 case_insensitive: bool) -> None:
+        self.vectors, self.case_insensitive = vectors, case_insensitive
+        self.known: dict[str, int] = {}
+        for i, word in enumerate(vectors.words[:restrict_vocab]):
+            self.known.setdefault(_key(word, case_insensitive), i)
+        self.unseen: dict[str, int] = {}  # word as spelled -> its row after the vocabulary's
+
+    def row(self, word: str) -> int | None:
+        """The row of `word`; None if it has no vector."""
+        known = self.known.get(_key(word, self.case_insensitive))
+        if known is not None or self.vectors.subwords is None:
+            return known
+        return self.unseen.setdefault(word, len(self.vectors) + len(self.unseen))
+
+    def unseen_in(self, rows: np.ndarray) -> np.ndarray:
+        """[items] whether each item (a row of `rows`) has a word outside the vocabulary."""
+        return (rows >= len(self.vectors)).any(axis=1)
+
+    def units(self, rows: np.ndarray) -> np.ndarray:
+        """[*rows.shape, dim] the unit vectors of `rows`."""
+        vectors, inside = self.vectors, rows < len(self.vectors)
+        units = np.empty((*rows.shape, vectors.dim), dtype=np.float32)
+        units[inside] = unit_vectors(vectors.vectors, vectors.norms, rows[inside])
+        if not inside.all():
+            units[~inside] = self._unseen_units[rows[~inside] - len(vectors)]
+        return units
+
+    @cached_property
+    def _unseen_units(self) -> np.ndarray:
+        """The unit vectors of the words outside the vocabulary, once all are known."""
+        return self.vectors.vectors_of(list(self.unseen), norm=True)
 
 
 def _read_lines(path: str | os.PathLike[str]) -> list[str]:
@@ -279,10 +322,10 @@ def _read_lines(path: str | os.PathLike[str]) -> list[str]:
 
 
 def _read_questions(
-    path: str | os.PathLike[str], vocab: dict[str, int], case_insensitive: bool
+    path: str | os.PathLike[str], lookup: _Lookup
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Return section names, the section of each usable question, and the questions as rows
-    [a, b, c, d] of vocabulary ids."""
+    [a, b, c, d] of `lookup`'s rows."""
     section_ids: dict[str, int] = {}
     section_of: list[int] = []
     questions: list[list[int]] = []
@@ -292,10 +335,11 @@ def _read_questions(
             continue
         if not section_ids and line.strip():
             raise W2VError(f"{path}: line {number}: a question before the first ': section' line")
-        words = [_key(word, case_insensitive) for word in line.split()]
-        if len(words) == 4 and all(word in vocab for word in words):
+        words = line.split()
+        rows = [lookup.row(word) for word in words] if len(words) == 4 else [None]
+        if None not in rows:
             section_of.append(current)
-            questions.append([vocab[word] for word in words])
+            questions.append(rows)
     return (
         list(section_ids),
         np.array(section_of, dtype=np.intp),
@@ -309,13 +353,15 @@ def _answered_right(
     spelling: np.ndarray,
     questions: np.ndarray,
     method: Method,
+    lookup: _Lookup,
 ) -> np.ndarray:
     """Whether each question's best answer, other than its inputs, is its expected word."""
     batch = max(1, _SCORES_PER_BATCH // (3 * len(matrix)))
     hits = []
     for start in range(0, len(questions), batch):
         a, b, c, expected = questions[start : start + batch].T
-        scores = method_scores(matrix, norms, np.stack([b, c], axis=1), a[:, None], method)
+        positive, negative = lookup.units(np.stack([b, c], axis=1)), lookup.units(a[:, None])
+        scores = method_scores(matrix, norms, positive, negative, method)
         is_input = (spelling == a[:, None]) | (spelling == b[:, None]) | (spelling == c[:, None])
         scores[is_input] = -np.inf
         hits.append(spelling[scores.argmax(axis=1)] == expected)

@@ -102,6 +102,10 @@ def plan_new(data: Dataset | Path | None, run_dir: Path | None, config: TrainCon
     _check_memory(config, dataset, device, kind, nproc)
     if freeze and init is None:
         raise W2VError("--freeze keeps the rows that --init sets; give --init VECTORS too")
+    if freeze and config.ngrams() is not None:
+        raise W2VError("--freeze cannot keep vectors as they are with --subwords: a word's vector "
+                       "is the mean of its own row and its n-grams' rows, which other words "
+                       "share and train; drop --freeze or --subwords")
     initial = _read_init(init, dataset, config, freeze) if init is not None else None
     if not _under_torchrun():  # there, the main process decides, once the processes have met
         run_dir = run_dir or new_run_dir(RUNS_ROOT, Path(dataset.path).name)
@@ -219,12 +223,12 @@ def _starting_point(plan: Plan, cluster: Cluster
     if checkpoint is not None:
         position = replace(checkpoint.position,
                            batch=checkpoint.batches[cluster.rank] if checkpoint.mid_epoch else 0)
-        model = new_model(config, vocab_size)
+        model = new_model(config, plan.dataset.vocab.words)
         with torch.no_grad():
             model.input.weight.copy_(checkpoint.input)
             model.output.weight.copy_(checkpoint.output)
         return model, position, checkpoint.frozen
-    model = new_model(config, vocab_size)
+    model = new_model(config, plan.dataset.vocab.words)
     init = plan.init
     if init is None:
         return model, None, None
@@ -274,9 +278,11 @@ def _check_memory(config: TrainConfig, dataset: Dataset, device: str, kind: str,
     """The settings' arrays must fit in memory: on a CPU, all of this machine's processes';
     on GPUs, each process's own (the current one's, here)."""
     local = max(nproc, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    ngrams = config.ngrams()
     check_memory(config, len(dataset.vocab), int(dataset.offsets[-1]),
                  torch.device(device if device.startswith("cuda") else kind),
-                 local if kind == "cpu" else 1)
+                 local if kind == "cpu" else 1,
+                 0 if ngrams is None else ngrams.count(dataset.vocab.words))
 
 
 def _under_torchrun() -> bool:

@@ -13,7 +13,12 @@ Layout (format "w2v-run", version 1):
                     share of syncs so far: sync_rows, sync_bytes, sync_share) and, with
                     evaluation, per epoch (epoch, words, eval); each line is flushed as written
     checkpoint.pt   the tables and the position in training, for --resume (see `Checkpoint`)
-    vectors.npy     float32 [vocab, dim], the word vectors: the model's input table
+    vectors.npy     float32 [vocab, dim], the word vectors: the model's input vectors
+    subword_input.npy    with subwords only: float32 [vocab + buckets stored, dim], the input
+                    table (each word's own row, then the rows of the n-gram buckets the
+                    vocabulary uses), which gives any word a vector (`w2v.subwords.SubwordTable`)
+    subword_buckets.npy  with subwords only: int64 [buckets stored], the bucket of each of
+                    those n-gram rows, in increasing order
     loss.png        the training loss (and evaluation scores), drawn by `w2v plot`
     words.png       a 2-D map of word vectors, drawn by `w2v plot`
 
@@ -46,6 +51,7 @@ from w2v.config import TrainConfig
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 from w2v.lock import DirectoryLock, directory_locked
+from w2v.subwords import SubwordTable
 
 if TYPE_CHECKING:
     import torch
@@ -63,9 +69,12 @@ VOCAB = "vocab.tsv"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 VECTORS = "vectors.npy"
+SUBWORD_INPUT = "subword_input.npy"
+SUBWORD_BUCKETS = "subword_buckets.npy"
 LOSS_PNG = "loss.png"
 WORDS_PNG = "words.png"
-FILES = (INFO, CONFIG, VOCAB, METRICS, CHECKPOINT, VECTORS, LOSS_PNG, WORDS_PNG)
+FILES = (INFO, CONFIG, VOCAB, METRICS, CHECKPOINT, VECTORS, SUBWORD_INPUT, SUBWORD_BUCKETS,
+         LOSS_PNG, WORDS_PNG)
 
 
 def vocab_digest(words: Sequence[str]) -> str:
@@ -138,8 +147,11 @@ class Checkpoint:
         batches = [int(b) for b in saved.pop("batches")]
         input_key, output_key = _TABLE_KEYS[config.model]
         tables = state[input_key], state[output_key]
+        # with subwords, the input table holds n-gram rows after the word rows
         if not all(isinstance(t, torch.Tensor) and t.dim() == 2 and t.is_floating_point()
-                   for t in tables) or tables[0].shape != tables[1].shape:
+                   for t in tables) or tables[0].shape[1] != tables[1].shape[1] \
+                or tables[0].shape[0] < tables[1].shape[0] \
+                or (config.ngrams() is None and tables[0].shape != tables[1].shape):
             raise ValueError("its tables have shapes " + " and ".join(
                 str(list(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
                 for t in tables))
@@ -147,7 +159,7 @@ class Checkpoint:
             raise ValueError(f"its tables have {tables[0].shape[1]} columns, its config says dim "
                              f"{config.dim}")
         frozen = state.get("frozen")
-        if frozen is not None and (frozen.dtype != torch.bool or frozen.shape != tables[0].shape[:1]):
+        if frozen is not None and (frozen.dtype != torch.bool or frozen.shape != tables[1].shape[:1]):
             raise ValueError("its frozen rows do not match its tables")
         return cls(config, Position(**saved), batches, *tables, state.get("vocab_digest"), frozen)
 
@@ -297,9 +309,14 @@ class RunWriter:
                     raise recorder.error from None
                 raise
 
-    def write_vectors(self, vectors: np.ndarray) -> None:
-        with self._writing(VECTORS) as tmp, open(tmp, "wb") as f:
-            np.save(f, vectors)
+    def write_vectors(self, vectors: np.ndarray, subwords: SubwordTable | None = None) -> None:
+        """The word vectors and, with subwords, the table that forms any word's vector."""
+        written = [(VECTORS, vectors)]
+        if subwords is not None:
+            written += [(SUBWORD_INPUT, subwords.input), (SUBWORD_BUCKETS, subwords.stored)]
+        for name, array in written:
+            with self._writing(name) as tmp, open(tmp, "wb") as f:
+                np.save(f, array)
 
     def write_info(self, status: str, result: TrainResult, position: Position, *,
                    scores: dict[str, Any] | None = None, digests: list[str] | None = None,
@@ -432,6 +449,10 @@ def check_resume_settings(run: Path, checkpoint: Checkpoint, config: TrainConfig
     if "model" in changed:
         raise W2VError("--resume cannot change the model: its tables mean other things in "
                        "another model; start a new run instead")
+    for name in ("subwords", "buckets"):
+        if name in changed:
+            raise W2VError(f"--resume cannot change {name}: the input table's rows would mean "
+                           f"other n-grams; start a new run instead")
     layout = [name for name in EPOCH_LAYOUT if name in changed]
     if layout and checkpoint.mid_epoch:
         flags = ", ".join("--" + name.replace("_", "-") for name in layout)
@@ -450,7 +471,7 @@ def check_resume_settings(run: Path, checkpoint: Checkpoint, config: TrainConfig
 def check_resume_data(run: Path, checkpoint: Checkpoint, dataset: Dataset, processes: int) -> None:
     """The dataset must give every word the id it had when the run was trained, and a
     checkpoint from the middle of an epoch needs as many processes as wrote it."""
-    words, trained = len(dataset.vocab), checkpoint.input.shape[0]
+    words, trained = len(dataset.vocab), checkpoint.output.shape[0]
     if words != trained:
         raise W2VError(f"the dataset {dataset.path} has {words} words but the run was trained on "
                        f"{trained}; give the run's dataset with --data")
@@ -509,10 +530,12 @@ TABLES: tuple[Table, ...] = ("center", "context", "sum")
 
 
 def read_run_vectors(run_dir: str | os.PathLike[str], limit: int | None = None,
-                     table: Table | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(words, vectors, counts) of the run in `run_dir`: the first `limit` words (None: all);
-    the word vectors, or with `table` the checkpoint's center table, context table or their
-    sum."""
+                     table: Table | None = None
+                     ) -> tuple[list[str], np.ndarray, np.ndarray, SubwordTable | None]:
+    """(words, vectors, counts, subwords) of the run in `run_dir`: the first `limit` words
+    (None: all); the word vectors, or with `table` the checkpoint's center table, context table
+    or their sum; and, for the word vectors of a run with subwords, the table that gives any
+    word a vector (else None)."""
     run = Path(run_dir)
     if limit is not None and limit < 1:
         raise W2VError(f"the limit must be a positive number of words, not {limit}")
@@ -530,7 +553,21 @@ def read_run_vectors(run_dir: str | os.PathLike[str], limit: int | None = None,
             f"run directory {run} is inconsistent: {VOCAB} has {len(vocab)} "
             f"words but {source} has {len(matrix)} rows"
         )
-    return vocab.words[:limit], np.array(matrix[:limit], dtype=np.float32), vocab.counts[:limit]
+    subwords = read_run_subwords(run, len(vocab)) if table is None else None
+    return (vocab.words[:limit], np.array(matrix[:limit], dtype=np.float32), vocab.counts[:limit],
+            subwords)
+
+
+def read_run_subwords(run: Path, vocab_size: int) -> SubwordTable | None:
+    """The subword table of a run trained with subwords, memory-mapped; None for another run."""
+    if not (run / SUBWORD_INPUT).is_file():
+        return None
+    ngrams = Run(run).config.ngrams()
+    rows, stored = _read_matrix(run / SUBWORD_INPUT), np.load(run / SUBWORD_BUCKETS)
+    if ngrams is None or stored.ndim != 1 or len(rows) != vocab_size + len(stored):
+        raise W2VError(f"run directory {run} is inconsistent: {SUBWORD_INPUT} has {len(rows)} "
+                       f"rows for {vocab_size} words and {len(stored)} n-gram buckets")
+    return SubwordTable(ngrams, rows, stored)
 
 
 def read_run_query_form(run_dir: str | os.PathLike[str]) -> Callable[[str], str | None] | None:
@@ -558,6 +595,10 @@ def read_run_table(run_dir: str | os.PathLike[str], table: Table) -> np.ndarray:
     except Exception as e:  # noqa: BLE001 (a damaged file fails in many ways inside torch.load)
         raise W2VError(f"{path} is damaged ({type(e).__name__}); the {table} table is kept only "
                        "there") from None
+    if len(center) > len(context):  # skip-gram with subwords: its words' vectors are means
+        center = _read_matrix(Path(run_dir) / VECTORS)
+    elif len(context) > len(center):  # CBOW with subwords
+        context = _read_matrix(Path(run_dir) / VECTORS)
     if center.ndim != 2 or center.shape != context.shape:
         raise W2VError(f"{path} is damaged: tables of shapes {center.shape} and {context.shape}")
     chosen = {"center": center, "context": context}

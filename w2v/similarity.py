@@ -4,7 +4,8 @@ Every function takes `matrix`, the word vectors as they are, and `norms`, their 
 once; zero lengths replaced by the smallest float so that zero vectors score 0), and scores all
 rows at once for a batch of queries: the cosine of row r with a unit query q is
 ``matrix[r] @ q / norms[r]``, as gensim computes it, without a normalized copy of the matrix.
-Queries by word ids are given as `positive` and `negative` of shape [queries, words per query].
+Analogy queries are given as the unit vectors of their words, `positive` and `negative` of shape
+[queries, words per query, dim] (`unit_vectors` looks them up by word ids).
 """
 
 from __future__ import annotations
@@ -38,11 +39,16 @@ def cosines(matrix: np.ndarray, norms: np.ndarray, queries: np.ndarray) -> np.nd
     return (queries @ matrix.T) / norms
 
 
+def unit_vectors(matrix: np.ndarray, norms: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """[*ids.shape, dim]: the rows `ids` scaled to length 1."""
+    return matrix[ids] / norms[ids][..., None]
+
+
 def cosadd_scores(
     matrix: np.ndarray, norms: np.ndarray, positive: np.ndarray, negative: np.ndarray
 ) -> np.ndarray:
     """Cosine of every row with the normalized sum of positive minus negative unit vectors."""
-    query = _unit(matrix, norms, positive).sum(axis=1) - _unit(matrix, norms, negative).sum(axis=1)
+    query = positive.sum(axis=1) - negative.sum(axis=1)
     return cosines(matrix, norms, unit_rows(query))
 
 
@@ -51,10 +57,10 @@ def cosmul_scores(
 ) -> np.ndarray:
     """3CosMul (Levy & Goldberg 2014): product of positive over product of negative cosines,
     each shifted from [-1, 1] to [0, 1]."""
-    queries, n_positive = positive.shape
-    ids = np.concatenate([positive, negative], axis=1)
-    each = cosines(matrix, norms, _unit(matrix, norms, ids.reshape(-1)))
-    shifted = (1 + each.reshape(queries, ids.shape[1], -1)) / 2
+    queries, n_positive, dim = positive.shape
+    units = np.concatenate([positive, negative], axis=1)
+    each = cosines(matrix, norms, units.reshape(-1, dim))
+    shifted = (1 + each.reshape(queries, units.shape[1], -1)) / 2
     numerator = shifted[:, :n_positive].prod(axis=1)
     denominator = shifted[:, n_positive:].prod(axis=1) + COSMUL_EPSILON
     return numerator / denominator
@@ -63,7 +69,8 @@ def cosmul_scores(
 def method_scores(
     matrix: np.ndarray, norms: np.ndarray, positive: np.ndarray, negative: np.ndarray, method: Method
 ) -> np.ndarray:
-    """Scores of every row for a batch of queries, by `method` ("3cosadd" or "3cosmul")."""
+    """Scores of every row for a batch of queries (unit vectors [queries, words, dim]), by
+    `method` ("3cosadd" or "3cosmul")."""
     if method == "3cosadd":
         return cosadd_scores(matrix, norms, positive, negative)
     if method == "3cosmul":
@@ -78,6 +85,3 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
     best = np.argpartition(-scores, k - 1)[:k]
     return best[np.argsort(-scores[best], kind="stable")]
 
-
-def _unit(matrix: np.ndarray, norms: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    return matrix[ids] / norms[ids][..., None]

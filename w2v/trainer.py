@@ -38,6 +38,7 @@ from w2v.distributed import (
 )
 from w2v.errors import Interrupted, W2VError
 from w2v.models import MODEL_CLASSES, NegativeSamplingModel
+from w2v.models.subword import SubwordInput
 from w2v.run import Checkpoint, Position, RunWriter, TrainResult, vocab_digest
 from w2v.step import SGD, GraphStep, Step
 
@@ -101,9 +102,15 @@ def check_trainable(data: Dataset, config: TrainConfig) -> None:
                        f"--sample 0 (off) or a larger corpus")
 
 
-def new_model(config: TrainConfig, vocab_size: int) -> NegativeSamplingModel:
-    return MODEL_CLASSES[config.model](vocab_size, config.dim,
-                                       torch.Generator().manual_seed(config.seed))
+def new_model(config: TrainConfig, words: Sequence[str]) -> NegativeSamplingModel:
+    """A new model of `config` for the vocabulary `words`, with its word input or, with
+    subwords, fastText's."""
+    generator = torch.Generator().manual_seed(config.seed)
+    model = MODEL_CLASSES[config.model](len(words), config.dim, generator)
+    ngrams = config.ngrams()
+    if ngrams is not None:
+        model.words = SubwordInput.for_vocabulary(words, ngrams, config.dim, generator)
+    return model
 
 
 @dataclass
@@ -129,12 +136,14 @@ class Trainer:
         self.cluster = cluster
         self.evaluation, self.callbacks = evaluation, callbacks
         self.batcher, self.syncs_per_chunk = shard(data, config, device, cluster)
-        self.model = (model or new_model(config, len(data.vocab))).to(device)
+        self.model = (model or new_model(config, data.vocab.words)).to(device)
         if device.type != "cpu":
             self.model.gather_contexts = True
         self.frozen = None if frozen is None else frozen.to(device)
         sgd = SGD(self.model, self.frozen, config.step_limit)
-        graphs = config.cuda_graphs and device.type == "cuda" and not cluster.distributed
+        # a subword step's bag layout is built when first used, which a graph cannot capture
+        graphs = config.cuda_graphs and device.type == "cuda" and not cluster.distributed \
+            and config.ngrams() is None
         self.step = GraphStep(sgd, device) if graphs \
             else Step(sgd, device, threads or step_threads(device, cluster))
         self.position = position or Position()
@@ -319,7 +328,7 @@ class Trainer:
         if self.writer is not None:
             self._save_checkpoint(batches)
             self._check_tables(norms=True)
-            self.writer.write_vectors(self._word_vectors())
+            self._write_vectors()
             self._write_end("interrupted", math.nan)
         name = signal.Signals(self._stop_signal).name if self._stop_signal else "another process"
         where = self._run_path()
@@ -352,7 +361,7 @@ class Trainer:
         self._check_tables(norms=True)
         result = self._result(loss)
         if self.writer is not None:
-            self.writer.write_vectors(self._word_vectors())
+            self._write_vectors()
             self._write_end("stopped" if stopped else "complete", loss, digests)
         if len(set(digests)) > 1:
             raise W2VError(f"the {len(digests)} processes ended with different tables "
@@ -378,11 +387,15 @@ class Trainer:
     def _word_vectors(self) -> np.ndarray:
         return self.model.word_vectors().detach().cpu().numpy()
 
+    def _write_vectors(self) -> None:
+        self.writer.write_vectors(self._word_vectors(), self.model.words.subword_table())
+
     def _vectors(self) -> Vectors:
         from w2v.vectors import Vectors
 
         vocab = self.data.vocab
-        return Vectors(vocab.words, self._word_vectors().copy(), vocab.counts)
+        return Vectors(vocab.words, self._word_vectors().copy(), vocab.counts,
+                       subwords=self.model.words.subword_table())
 
     def _run_path(self) -> Path:
         """The run directory (known to the main rank, which writes it)."""

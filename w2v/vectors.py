@@ -21,13 +21,14 @@ from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
 from w2v.run import Table, is_run_file, read_run_query_form, read_run_vectors
 from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
+from w2v.subwords import SubwordTable
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary", "glove"]
-SaveFormat = Literal["word2vec-binary", "word2vec-text", "glove", "tsv"]
+LoadFormat = Literal["auto", "run", "word2vec-text", "word2vec-binary", "glove", "fasttext-bin"]
+SaveFormat = Literal["word2vec-binary", "word2vec-text", "glove", "tsv", "fasttext-bin"]
 # A query term: a word or a vector, optionally with a weight, as gensim's most_similar takes them.
 Key = str | np.ndarray
 Term = Key | tuple[Key, float]
@@ -47,6 +48,12 @@ class Vectors:
     arguments and its numbers. Where they differ: an unknown word is an error naming close
     words (gensim raises KeyError, or skips it in doesnt_match), a `topn` larger than the words
     there are to rank is an error, and a zero vector has cosine 0 with everything (not NaN).
+
+    With `subwords` (from a run trained with subwords, or a fastText .bin), every word has a
+    vector, as in gensim's FastTextKeyedVectors: a word outside the vocabulary has the mean of
+    its character n-grams' rows, and the verbs take it like any other (it is never an answer:
+    answers are vocabulary words). `word in vectors` still says whether it is in the vocabulary;
+    `has_vector` whether it has a vector.
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class Vectors:
         words: Sequence[str],
         vectors: np.ndarray,
         counts: Sequence[int] | np.ndarray | None = None,
+        subwords: SubwordTable | None = None,
         query_form: Callable[[str], str | None] | None = None,
     ) -> None:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -69,6 +77,7 @@ class Vectors:
             raise ValueError("the words are not unique")
         self.vectors: np.ndarray = matrix
         self.counts: np.ndarray | None = None if counts is None else np.asarray(counts, np.int64)
+        self.subwords = subwords
         # how a query that is not a word here becomes one (a run's tokenizer: "Water," -> water)
         self.query_form = query_form
 
@@ -83,8 +92,10 @@ class Vectors:
         unicode_errors: UnicodeErrors = "replace",
         table: Table | None = None,
     ) -> Vectors:
-        """Load a run directory or a vector file (word2vec text or binary, GloVe; gzip, bz2 or
-        xz compressed), its first `limit` words only if given; "auto" tells them apart.
+        """Load a run directory or a vector file (word2vec text or binary, GloVe, a fastText
+        .bin model; gzip, bz2 or xz compressed), its first `limit` words only if given; "auto"
+        tells them apart. A run trained with subwords and a fastText model give any word a
+        vector.
 
         `no_header` reads a file whose first line is already a word (GloVe). Words that are not
         valid UTF-8 get U+FFFD for their bad bytes (`unicode_errors="strict"`: an error). Of a
@@ -104,7 +115,7 @@ class Vectors:
                 raise W2VError("a binary file has a header; no_header applies to text files")
             format = "glove"  # word2vec text without its header line
         file = read_vectors(path, format, limit=limit, unicode_errors=unicode_errors)
-        return cls(file.words, file.vectors)
+        return cls(file.words, file.vectors, file.counts, file.subwords)
 
     @classmethod
     def load_word2vec_format(
@@ -126,10 +137,13 @@ class Vectors:
         """Write the vectors as `format`; return the files written.
 
         "tsv" writes two files for the Embedding Projector: the vectors at `path` and the
-        words beside it as ``<stem>-metadata.tsv``. A file of a run or dataset is refused.
+        words beside it as ``<stem>-metadata.tsv``. "fasttext-bin" needs subwords (it holds the
+        n-gram rows, so that fastText and gensim give any word the same vector). A file of a run
+        or dataset is refused.
         """
         refuse_run_or_dataset_file(path)
-        return write_vectors(path, self.words, self.vectors, format)
+        return write_vectors(path, self.words, self.vectors, format, counts=self.counts,
+                             subwords=self.subwords)
 
     @property
     def dim(self) -> int:
@@ -142,7 +156,7 @@ class Vectors:
         return self._key(word) in self.key_to_index if isinstance(word, str) else False
 
     def __getitem__(self, word: str) -> np.ndarray:
-        return self.vectors[self.get_index(word)].copy()
+        return self.get_vector(word)
 
     def __repr__(self) -> str:
         return f"Vectors({len(self)} words, dim {self.dim})"
@@ -203,10 +217,29 @@ class Vectors:
                 close.append((-ratio, i))
         return [self.words[i] for _, i in heapq.nsmallest(n, close)]
 
+    def has_vector(self, word: str) -> bool:
+        """Whether `word` has a vector: it is in the vocabulary, or there are subwords."""
+        return word in self or self.subwords is not None
+
     def get_vector(self, word: str, norm: bool = False) -> np.ndarray:
-        """A copy of the vector of `word`; with `norm`, scaled to length 1."""
-        i = self.get_index(word)
-        return self.vectors[i] / self.norms[i] if norm else self.vectors[i].copy()
+        """A copy of the vector of `word`; with `norm`, scaled to length 1. With subwords, a word
+        outside the vocabulary has the mean of its n-grams' rows (zero if none was trained)."""
+        return self.vectors_of([word], norm)[0]
+
+    def vectors_of(self, words: Sequence[str], norm: bool = False) -> np.ndarray:
+        """[len(words), dim]: the vectors of `words`, as `get_vector` gives them."""
+        keys = [self._key(word) for word in words]
+        unseen = [key for key in keys if key not in self.key_to_index]
+        if unseen and self.subwords is None:
+            self.get_index(unseen[0])  # the error naming close words
+        rows = np.empty((len(words), self.dim), dtype=np.float32)
+        inside = np.array([key in self.key_to_index for key in keys], dtype=bool)
+        ids = [self.key_to_index[key] for key in keys if key in self.key_to_index]
+        rows[inside] = self.vectors[ids] / self.norms[ids, None] if norm else self.vectors[ids]
+        if unseen:
+            found = self.subwords.unseen_vectors(unseen)
+            rows[~inside] = found / safe_norms(found)[:, None] if norm else found
+        return rows
 
     def get_mean_vector(
         self,
@@ -227,7 +260,7 @@ class Vectors:
         mean = np.zeros(self.dim, dtype=np.float32)
         total = 0.0
         for key, weight in zip(keys, weights):
-            if isinstance(key, str) and ignore_missing and key not in self:
+            if isinstance(key, str) and ignore_missing and not self.has_vector(key):
                 continue
             mean += weight * self._as_vector(key, pre_normalize)
             total += abs(weight)
@@ -308,8 +341,8 @@ class Vectors:
         """Cosine distances from a word or vector to `other_words` (default: every word)."""
         vector = self._as_vector(word_or_vector, normalize=False)
         if other_words:
-            ids = [self.get_index(word) for word in other_words]
-            rows, norms = self.vectors[ids], self.norms[ids]
+            rows = self.vectors_of(other_words)
+            norms = safe_norms(rows)
         else:
             rows, norms = self.vectors, self.norms
         return 1 - cosines(rows, norms, vector / safe_norms(vector[None])[0])
@@ -317,9 +350,10 @@ class Vectors:
     def closer_than(self, word1: str, word2: str) -> list[str]:
         """Every word closer to `word1` than `word2` is, `word1` itself left out."""
         distances = self.distances(word1)
-        first = self.get_index(word1)
-        closer = np.flatnonzero(distances < distances[self.get_index(word2)])
-        return [self.words[i] for i in closer if i != first]
+        known = self.key_to_index.get(self._key(word2))
+        limit = distances[known] if known is not None else self.distances(word1, [word2])[0]
+        closer = np.flatnonzero(distances < limit)
+        return [self.words[i] for i in closer if self.words[i] != self._key(word1)]
 
     words_closer_than = closer_than
 
@@ -349,10 +383,10 @@ class Vectors:
         "3cosadd" ranks by cosine with b - a + c; "3cosmul" by Levy & Goldberg's
         cos(x, b) * cos(x, c) / (cos(x, a) + 1e-6) with cosines shifted to [0, 1].
         """
-        ids = [self.get_index(word) for word in (a, b, c)]
-        positive, negative = np.array([ids[1:]], dtype=np.intp), np.array([ids[:1]], dtype=np.intp)
-        scores = method_scores(self.vectors, self.norms, positive, negative, method)[0]
-        return self._best(scores, k, ids, len(self))
+        units = self.vectors_of([a, b, c], norm=True)
+        scores = method_scores(self.vectors, self.norms, units[None, 1:], units[None, :1],
+                               method)[0]
+        return self._best(scores, k, self._rows_of([a, b, c]), len(self))
 
     def _as_vector(self, key: Key, normalize: bool) -> np.ndarray:
         if isinstance(key, str):
@@ -371,7 +405,11 @@ class Vectors:
         keys = [term[0] if isinstance(term, tuple) else term for term, _ in terms]
         weights = [term[1] if isinstance(term, tuple) else sign for term, sign in terms]
         mean = self.get_mean_vector(keys, weights, post_normalize=True, ignore_missing=False)
-        return mean, [self.get_index(key) for key in keys if isinstance(key, str)]
+        return mean, self._rows_of([key for key in keys if isinstance(key, str)])
+
+    def _rows_of(self, words: Sequence[str]) -> list[int]:
+        """The rows of the words that are in the vocabulary (the others have none)."""
+        return [self.key_to_index[self._key(word)] for word in words if word in self]
 
     def _search_end(self, restrict_vocab: int | None) -> int:
         if restrict_vocab is None:

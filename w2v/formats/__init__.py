@@ -2,6 +2,8 @@
 
 - `word2vec`: the C tool's text and binary formats, with the header line ``<count> <dim>``;
 - `glove`: text rows without a header (GloVe; fastText's .vec after its header);
+- `fasttext`: fastText's binary model (.bin), whose character n-gram rows give any word a
+  vector;
 - `projector`: the TensorBoard Embedding Projector's two TSV files (written only);
 - `text`: the ``word v1 ... v<dim>`` rows that word2vec text and GloVe files share;
 - `compression`: gzip, bz2 and xz, told by a file's first bytes;
@@ -17,18 +19,27 @@ from pathlib import Path
 import numpy as np
 
 from w2v.errors import W2VError
+from w2v.formats.fasttext import (
+    FastTextModel,
+    TrainingArgs,
+    is_fasttext_bin,
+    read_fasttext,
+    write_fasttext_bin,
+)
 from w2v.formats.glove import read_glove, write_glove
 from w2v.formats.projector import write_projector_tsv
 from w2v.formats.reading import Source, UnicodeErrors, VectorFile
 from w2v.formats.text import is_row
 from w2v.formats.word2vec import header_error, parse_header, read_word2vec, write_word2vec
+from w2v.subwords import SubwordTable
 
-READ_FORMATS = ("auto", "word2vec-text", "word2vec-binary", "glove")
+READ_FORMATS = ("auto", "word2vec-text", "word2vec-binary", "glove", "fasttext-bin")
 # The formats written, and the ending of the file names each gets by default.
-SUFFIXES = {"word2vec-text": ".txt", "word2vec-binary": ".bin", "glove": ".glove.txt", "tsv": ".tsv"}
+SUFFIXES = {"word2vec-text": ".txt", "word2vec-binary": ".bin", "glove": ".glove.txt", "tsv": ".tsv",
+            "fasttext-bin": ".fasttext.bin"}
 WRITE_FORMATS = tuple(SUFFIXES)
 _NAMES = {"word2vec-text": "word2vec text", "word2vec-binary": "word2vec binary",
-          "glove": "text without a header (GloVe)"}
+          "glove": "text without a header (GloVe)", "fasttext-bin": "fastText binary model"}
 # The first line of a file is read before its format (and dimension) is known.
 _FIRST_LINE_BYTES = 1 << 24
 
@@ -52,8 +63,9 @@ def read_vectors(
 ) -> VectorFile:
     """Read a vector file, compressed or not, keeping its first `limit` rows (None: all).
 
-    "auto" reads a word2vec file (text or binary, told by content) when the first line is a
-    header, and a GloVe file when it is already a word and its values.
+    "auto" reads a fastText model when the file starts with fastText's magic number, a
+    word2vec file (text or binary, told by content) when the first line is a header, and a
+    GloVe file when it is already a word and its values.
     """
     if format not in READ_FORMATS:
         raise W2VError(f"unknown vector format {format!r}; expected one of {', '.join(READ_FORMATS)}")
@@ -61,6 +73,8 @@ def read_vectors(
         raise W2VError(f"the limit must be a positive number of rows, not {limit}")
     if unicode_errors not in ("replace", "strict", "ignore"):
         raise W2VError(f"unicode_errors must be replace, strict or ignore, not {unicode_errors!r}")
+    if format == "fasttext-bin" or (format == "auto" and is_fasttext_bin(path)):
+        return read_fasttext(path, limit, unicode_errors)
     with Source(path) as source:
         first = source.readline(_FIRST_LINE_BYTES, 1)
         if not first.strip():
@@ -79,13 +93,32 @@ def read_vectors(
 
 
 def write_vectors(
-    path: str | os.PathLike[str], words: Sequence[str], matrix: np.ndarray, format: str
+    path: str | os.PathLike[str],
+    words: Sequence[str],
+    matrix: np.ndarray,
+    format: str,
+    *,
+    counts: np.ndarray | None = None,
+    subwords: SubwordTable | None = None,
 ) -> list[Path]:
-    """Write the vectors as `format`; return the files written ("tsv" writes two)."""
+    """Write the vectors as `format`; return the files written ("tsv" writes two).
+
+    "fasttext-bin" writes `subwords`, the table the vectors were formed from, and the words'
+    `counts` (1 each where None); its output matrix is zero.
+    """
     _check_write_format(format)
-    if format == "tsv":
+    if format == "fasttext-bin":
+        if subwords is None:
+            raise W2VError("fasttext-bin needs the character n-gram rows of a model trained with "
+                           "subwords, and these vectors have none; write them as "
+                           "word2vec-binary instead")
+        counts = np.ones(len(words), np.int64) if counts is None else counts
+        write_fasttext_bin(path, FastTextModel(list(words), counts, subwords.input, None,
+                                               subwords.subwords, TrainingArgs(),
+                                               stored=subwords.stored))
+    elif format == "tsv":
         return write_projector_tsv(path, words, matrix)
-    if format == "glove":
+    elif format == "glove":
         write_glove(path, words, matrix)
     else:
         write_word2vec(path, words, matrix, binary=format == "word2vec-binary")

@@ -21,6 +21,7 @@ import numpy as np
 
 from w2v.errors import W2VError, W2VWarning
 from w2v.formats.compression import DamagedData, open_vector_file
+from w2v.subwords import SubwordTable
 
 UnicodeErrors = Literal["replace", "strict", "ignore"]
 
@@ -36,12 +37,14 @@ class VectorFile:
 
     words: list[str]
     vectors: np.ndarray  # float32 [words, dim], row i is words[i]'s vector
-    format: str  # "word2vec-text", "word2vec-binary" or "glove"
+    format: str  # "word2vec-text", "word2vec-binary", "glove" or "fasttext-bin"
     compression: str | None  # "gzip", "bz2", "xz" or None
     rows_read: int  # rows read, repeated words included
     rows_in_file: int | None  # the header's count; for a file without header, None if not counted
     duplicates: int  # rows skipped because their word came earlier
     replaced: int  # words with bytes that were not UTF-8
+    counts: np.ndarray | None = None  # int64 [words], where the file has them (fastText)
+    subwords: SubwordTable | None = None  # what forms any word's vector (fastText)
 
 
 def file_error(path: str | os.PathLike[str], line: int, message: str) -> W2VError:
@@ -185,23 +188,27 @@ class Rows:
             raise file_error(
                 self.path, line, f"the vector of {words[bad]!r} has a value that is not a finite number"
             )
-        if self.replaced:
-            warnings.warn(
-                f"{self.path}: {self.replaced:,} words were not valid UTF-8; "
-                "their bad bytes became U+FFFD",
-                W2VWarning,
-                stacklevel=2,
-            )
-        if self.duplicates:
-            warnings.warn(
-                f"{self.path}: {self.duplicates:,} rows repeat an earlier word; "
-                "the first vector of each word was kept",
-                W2VWarning,
-                stacklevel=2,
-            )
+        warn_words(self.path, self.replaced, self.duplicates)
         return VectorFile(
             words, vectors, format, compression, self.read, rows_in_file, self.duplicates,
             self.replaced,
+        )
+
+
+def warn_words(path: str | os.PathLike[str], replaced: int, duplicates: int) -> None:
+    """One warning for the words that were not valid UTF-8, one for the repeated words."""
+    if replaced:
+        warnings.warn(
+            f"{path}: {replaced:,} words were not valid UTF-8; their bad bytes became U+FFFD",
+            W2VWarning,
+            stacklevel=3,
+        )
+    if duplicates:
+        warnings.warn(
+            f"{path}: {duplicates:,} rows repeat an earlier word; "
+            "the first vector of each word was kept",
+            W2VWarning,
+            stacklevel=3,
         )
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from w2v.data.batcher import Batch
+from w2v.subwords import SubwordTable
 
 # (row ids [m], stiffness [m]) parts: a row's stiffness is the sum of those given for it
 RowStiffness = tuple[tuple[Tensor, Tensor], ...]
@@ -70,7 +71,7 @@ class WordInput(nn.Module):
 
     Models read input vectors and send their updates back only through this, so another way
     of forming them (fastText's: a word's row plus its character n-gram rows, from one input
-    table of vocab + buckets rows) replaces this class, not the models.
+    table of vocab + buckets rows: `w2v.models.subword`) replaces this class, not the models.
     """
 
     def __init__(self, table: nn.Embedding) -> None:
@@ -94,6 +95,10 @@ class WordInput(nn.Module):
     def word_vectors(self) -> Tensor:
         """[vocab, dim] every word's input vector: the vectors users get."""
         return self.table.weight
+
+    def subword_table(self) -> SubwordTable | None:
+        """What forms the vectors of words outside the vocabulary: nothing here."""
+        return None
 
 
 class NegativeSamplingModel(nn.Module, ABC):
