@@ -41,6 +41,16 @@ def check_run(run_dir: Path, corpus_tokens: int) -> None:
     assert len(digests) == 2 and digests[0] == digests[1]  # the ranks ended with equal tables
     assert info["words"] == 3 * corpus_tokens  # words counted over both ranks
     assert np.load(run_dir / "vectors.npy").shape[1] == 16
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    sync = info["sync"]
+    assert 0 < sync["syncs"] <= len(logged) and 0 < sync["share"] < 1  # this session's syncs
+    # the rows each rank changed, summed over the 2 ranks, in 2 tables
+    assert all(0 < m["sync_rows"] <= 2 * 2 * info["vocab_size"] for m in logged)
+    # at most a row id and 16 floats per row synced, and the counters of both ranks
+    assert all(0 < m["sync_bytes"] <= (8 + 16 * 4) * m["sync_rows"] + 2 * 7 * 8 for m in logged)
+    shown = subprocess.run([sys.executable, "-m", "w2v", "info", "--run", str(run_dir)], env=ENV,
+                           capture_output=True, text=True, check=True).stdout
+    assert f"sync         2 processes, {sync['syncs']} syncs of" in shown
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "checkpoint.pt", "config.json", "metrics.jsonl", "run.json", "vectors.npy", "vocab.tsv"]
 
@@ -55,6 +65,9 @@ def test_nproc_two_writes_one_run_with_equal_tables(workdir: Path) -> None:
     assert done.stdout.count("\n") == 1 and "device cpu x 2" in done.stdout
     assert [p.name for p in (workdir / "runs").iterdir()] == ["topics"]
     check_run(workdir / "runs" / "topics", corpus_tokens(workdir))
+    info = json.loads((workdir / "runs" / "topics" / "run.json").read_text())
+    assert info["sync"]["syncs"] == len((workdir / "runs" / "topics" / "metrics.jsonl")
+                                        .read_text().splitlines())
 
 
 def test_torchrun_form(workdir: Path) -> None:

@@ -127,9 +127,12 @@ def test_batches_of_65536_do_not_diverge_under_the_step_limit(zipf_dataset: Path
 
 
 def test_processes_sync_by_device_unless_the_config_says() -> None:
-    assert sync_interval(TrainConfig(), torch.device("cpu")) == 32
-    assert sync_interval(TrainConfig(), torch.device("cuda", 0)) == 4
-    assert sync_interval(TrainConfig(sync_every=8), torch.device("cpu")) == 8
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert sync_interval(TrainConfig(), cpu, 10_000) == 32
+    assert sync_interval(TrainConfig(), cpu, 100_000) == 128  # a long tail of rows per sync
+    assert sync_interval(TrainConfig(), cuda, 10_000) == 4
+    assert sync_interval(TrainConfig(), cuda, 2_000_000) == 4
+    assert sync_interval(TrainConfig(sync_every=8), cpu, 2_000_000) == 8
     with pytest.raises(W2VError, match="'sync_every' must be 0"):
         TrainConfig(sync_every=-1)
 

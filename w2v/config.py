@@ -31,7 +31,7 @@ class TrainConfig:
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
-    sync_every: int = 0  # steps between the processes' syncs; 0: 4 on GPUs, 32 on CPUs
+    sync_every: int = 0  # steps between the processes' syncs; 0: 4 on GPUs, 32 on CPUs (128 from 100k words)
     cuda_graphs: bool = True  # on one GPU, replay each step from a CUDA graph (w2v.step)
     subwords: str = "0"  # "MIN-MAX": character n-grams of MIN to MAX characters (fastText); "0": none
     buckets: int = 2_000_000  # rows the n-grams are hashed into (fastText's default)

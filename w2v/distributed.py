@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,15 +84,25 @@ def gather(value: Any, cluster: Cluster) -> list[Any]:
     return values
 
 
-def sync_interval(config: TrainConfig, device: torch.device) -> int:
-    """Steps between the processes' syncs: the config's, or, where it is 0, by device.
+# From this vocabulary size on, CPU processes sync every 128 steps instead of 32: what a sync
+# moves grows with the rows changed between syncs, which a long vocabulary tail keeps large
+# (BENCHMARKS.md, "One process against two").
+LARGE_VOCAB = 100_000
 
-    gloo's all-reduce of both tables takes about 6 ms on a CPU: on PTB with 2 processes, syncing
-    every 4 steps trained in 18.7 s and every 32 in 8.0 s, at the same score; NCCL's is cheap.
+
+def sync_interval(config: TrainConfig, device: torch.device, vocab_size: int) -> int:
+    """Steps between the processes' syncs: the config's, or, where it is 0, by device and
+    vocabulary.
+
+    On PTB with 2 CPU processes, syncing every 4 steps trained in 18.7 s and every 32 in 8.0 s,
+    at the same score. At 230k and 2M words a sync every 32 steps still took a third of the
+    time; every 128 steps, the same loss in less time. NCCL's all-reduce is cheap.
     """
     if config.sync_every:
         return config.sync_every
-    return 4 if device.type == "cuda" else 32
+    if device.type == "cuda":
+        return 4
+    return 128 if vocab_size >= LARGE_VOCAB else 32
 
 
 def shard(data: Dataset, config: TrainConfig, device: torch.device,
@@ -115,26 +126,223 @@ def shard(data: Dataset, config: TrainConfig, device: torch.device,
     batcher = Batcher(data.tokens[start:end], offsets, counts, config, device,
                       shard=cluster.rank, chunks=even_chunks(offsets, n_chunks))
     kept_per_chunk = largest / n_chunks * expected_keep_share(counts, config.sample)
-    centers_between_syncs = config.batch_size * sync_interval(config, device)
+    centers_between_syncs = config.batch_size * sync_interval(config, device, len(counts))
     return batcher, max(1, math.ceil(kept_per_chunk / centers_between_syncs))
 
 
 class TableSync:
-    """Adds up every rank's changes to the tables since the last sync, on every rank."""
+    """Adds up every rank's changes to the tables since the last sync, on every rank, moving only
+    the rows that some rank changed.
 
-    def __init__(self, tables: list[torch.Tensor]) -> None:
+    Before a rank first changes a row after a sync, it keeps the row's value (`before_update`).
+    At a sync each rank sends the rows it changed, as (row ids, value now - value kept), to every
+    other rank; every rank then sets its own changed rows back to their kept values (those of
+    the last sync) and adds every rank's changes to the table, in rank order. The traffic grows
+    with the rows changed between syncs, not with the vocabulary; a row that no rank changed
+    holds the same value on every rank already. All ranks add the same changes to the same
+    values in the same order, so they end a sync with the same tables, bit for bit; the result
+    is what all-reducing the change of every row of the whole tables gives, up to the order in
+    which a row's changes are rounded.
+    """
+
+    def __init__(self, tables: dict[str, torch.Tensor], keep_all: bool | None = None) -> None:
         self.tables = tables
-        self.anchors = [t.detach().clone() for t in tables]
+        first = next(iter(tables.values()))
+        # Picking out the rows not kept yet needs their count on the host: on a GPU that would
+        # wait for the device at every step, so there the rows of every update are kept and the
+        # earliest value of a row counts. keep_all chooses either way on any device.
+        self.keep_all = first.is_cuda if keep_all is None else keep_all
+        # per table, a flag per row, set while this rank keeps the row, and a slot per row where
+        # `before_update` finds one place of each row in an update
+        self.flags = {name: torch.zeros(len(t), dtype=torch.uint8, device=t.device)
+                      for name, t in tables.items()}
+        self.slots = {} if self.keep_all else {
+            name: torch.zeros(len(t), dtype=torch.int64, device=t.device)
+            for name, t in tables.items()}
+        self.kept = {name: KeptRows(t) for name, t in tables.items()}
+        self.scratch = Scratch(first)
+        self.totals = SyncTotals(started=time.perf_counter())
 
-    def __call__(self, counters: torch.Tensor) -> torch.Tensor:
-        """Sync the tables; return the counters summed over ranks (one tensor, summed in place)."""
-        for table, anchor in zip(self.tables, self.anchors, strict=True):
-            table.sub_(anchor)
-            dist.all_reduce(table)
-            table.add_(anchor)
-            anchor.copy_(table)
-        dist.all_reduce(counters)
-        return counters
+    def before_update(self, table: str, rows: torch.Tensor) -> None:
+        """`rows` of `table` are about to change: keep the values of those not kept yet."""
+        if not self.keep_all:
+            flags = self.flags[table]
+            rows = rows[flags[rows] == 0]
+            flags[rows] = 1
+            rows = _distinct(rows, self.slots[table])
+        self.kept[table].add(rows, self.tables[table])
+
+    def __call__(self, counters: torch.Tensor) -> list[float]:
+        """Sync the tables; return the counters summed over ranks."""
+        begin = time.perf_counter()
+        rank, world = dist.get_rank(), dist.get_world_size()
+        self.scratch.reset()
+        own = {}  # per table: (row ids, change since the last sync) of the rows this rank changed
+        for name, table in self.tables.items():
+            ids, kept = self.kept[name].take(unique=not self.keep_all)
+            change = torch.index_select(table, 0, ids, out=self.scratch.take(len(ids)))
+            own[name] = (ids, kept, change.sub_(kept))
+        head = torch.cat([counters, counters.new_tensor([len(ids) for ids, _, _ in own.values()])])
+        heads = [torch.empty_like(head) for _ in range(world)]
+        dist.all_gather(heads, head)
+        sizes = [[int(n) for n in h[len(counters):].tolist()] for h in heads]
+        received = self._exchange({name: (ids, change) for name, (ids, _, change) in own.items()},
+                                  sizes, rank)
+        for t, (name, (ids, kept, _)) in enumerate(own.items()):
+            self._apply(name, ids, kept, received[t])
+        sent = sum(_nbytes(ids) + _nbytes(change) for ids, _, change in own.values())
+        self.totals.add(sum(map(sum, sizes)), (world - 1) * sent + _nbytes(head) * world,
+                        time.perf_counter() - begin)
+        return torch.stack(heads)[:, :len(counters)].sum(0).tolist()
+
+    def _exchange(self, own: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: list[list[int]],
+                  rank: int) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Send this rank's (ids, changes) to every other rank; per table, every rank's, in rank
+        order."""
+        ops, received = [], []
+        for t, (ids, change) in enumerate(own.values()):
+            per_rank = []
+            for peer, peer_sizes in enumerate(sizes):
+                if peer == rank:
+                    per_rank.append((ids, change))
+                    continue
+                n = peer_sizes[t]
+                theirs = (ids.new_empty(n), self.scratch.take(n))
+                per_rank.append(theirs)
+                for tag, (mine, buffer) in enumerate(zip((ids, change), theirs, strict=True)):
+                    if len(mine):
+                        ops.append(dist.P2POp(dist.isend, mine, peer, tag=2 * t + tag))
+                    if n:
+                        ops.append(dist.P2POp(dist.irecv, buffer, peer, tag=2 * t + tag))
+            received.append(per_rank)
+        if ops:
+            for work in dist.batch_isend_irecv(ops):
+                work.wait()
+        return received
+
+    def _apply(self, table: str, ids: torch.Tensor, kept: torch.Tensor,
+               changes: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Set every row some rank changed to (its value at the last sync) + each rank's change,
+        added in rank order; `ids` and `kept` are this rank's rows and their values at the last
+        sync."""
+        weights = self.tables[table]
+        weights.index_copy_(0, ids, kept)  # back to the last sync's values
+        self.flags[table][ids] = 0
+        for i, change in changes:  # in rank order, so every rank forms the same sums
+            weights.index_add_(0, i, change)
+
+    def dense_bytes(self) -> int:
+        """What each rank sends to all-reduce the whole tables (as a ring all-reduce does)."""
+        world = dist.get_world_size()
+        return 2 * (world - 1) * sum(_nbytes(t) for t in self.tables.values()) // world
+
+    def log_fields(self) -> dict[str, float]:
+        """For the metrics line of a sync: the rows it moved (a row that two ranks changed counts
+        twice) and the bytes this rank sent, and the time share of syncs so far."""
+        t = self.totals
+        return {"sync_rows": t.last_rows, "sync_bytes": t.last_bytes, "sync_share": t.share()}
+
+    def summary(self) -> dict[str, float]:
+        """What the syncs moved and took since this process started (or resumed) training."""
+        t = self.totals
+        return {"syncs": t.syncs, "bytes_per_sync": round(t.bytes / max(t.syncs, 1)),
+                "dense_bytes": self.dense_bytes(), "seconds": round(t.seconds, 3),
+                "share": t.share()}
+
+
+class KeptRows:
+    """Rows of one table with their values before an update, in the order they were kept."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        self.ids = torch.empty(0, dtype=torch.int64, device=table.device)
+        self.values = table.new_empty(0, table.shape[1])
+        self.count = 0
+        self.limit = len(table)
+
+    def add(self, rows: torch.Tensor, table: torch.Tensor) -> None:
+        """Keep `rows` with their values in `table` now."""
+        ids, values = self._slots(len(rows))
+        ids.copy_(rows)
+        torch.index_select(table, 0, rows, out=values)
+        if self.count > self.limit:  # never more than one table's worth: keep each row once
+            ids, values = self.take(unique=False)
+            slots = self._slots(len(ids))
+            slots[0].copy_(ids)
+            slots[1].copy_(values)
+
+    def take(self, unique: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows kept since the last take, each once, with the value kept first; `unique`
+        says that no row was kept twice. Valid until the next `add`."""
+        ids, values = self.ids[:self.count], self.values[:self.count]
+        self.count = 0
+        if unique:
+            return ids, values
+        ids, order = torch.sort(ids, stable=True)
+        first = torch.ones_like(ids, dtype=torch.bool)
+        first[1:] = ids[1:] != ids[:-1]
+        return ids[first], values[order[first]]
+
+    def _slots(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next n places, in storage that grows by doubling and is reused from sync to sync."""
+        end = self.count + n
+        if end > len(self.ids):
+            size = max(2 * end, 1024)
+            self.ids = torch.cat([self.ids[:self.count], self.ids.new_empty(size - self.count)])
+            self.values = torch.cat([self.values[:self.count],
+                                     self.values.new_empty(size - self.count, self.values.shape[1])])
+        start, self.count = self.count, end
+        return self.ids[start:end], self.values[start:end]
+
+
+class Scratch:
+    """[n, dim] buffers for one sync, from storage reused from sync to sync: buffers this large
+    would otherwise be fresh memory, which the system hands out a page fault at a time."""
+
+    def __init__(self, like: torch.Tensor) -> None:
+        self.storage = like.new_empty(0, like.shape[1])
+        self.used = 0
+
+    def reset(self) -> None:
+        self.used = 0
+
+    def take(self, n: int) -> torch.Tensor:
+        if self.used + n > len(self.storage):  # views taken before keep the storage they have
+            self.storage = self.storage.new_empty(2 * (self.used + n), self.storage.shape[1])
+            self.used = 0
+        self.used += n
+        return self.storage[self.used - n:self.used]
+
+
+@dataclass
+class SyncTotals:
+    """The syncs of this process, added up; `started` is when it began to train."""
+
+    started: float
+    syncs: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    last_rows: int = 0
+    last_bytes: int = 0
+
+    def add(self, rows: int, nbytes: int, seconds: float) -> None:
+        self.syncs, self.bytes, self.seconds = self.syncs + 1, self.bytes + nbytes, self.seconds + seconds
+        self.last_rows, self.last_bytes = rows, nbytes
+
+    def share(self) -> float:
+        """The share of the time since `started` spent in syncs (waiting for the others included)."""
+        return round(self.seconds / max(time.perf_counter() - self.started, 1e-9), 4)
+
+
+def _distinct(rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    """`rows` with each id once, without sorting: every place writes its index to its row's slot,
+    and the places whose index stayed there are kept, one per id."""
+    places = torch.arange(len(rows), device=rows.device)
+    slots[rows] = places
+    return rows[slots[rows] == places]
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def table_digest(tables: list[torch.Tensor]) -> str:

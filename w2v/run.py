@@ -3,13 +3,15 @@
 Layout (format "w2v-run", version 1):
     run.json        what the run is: status (running, complete, stopped by a callback,
                     interrupted by a signal, diverged, failed with "error"), dataset,
-                    vocabulary digest, init, device, times, speeds, final loss, scores; written
-                    first, so a directory holding it is a run
+                    vocabulary digest, init, device, times, speeds, final loss, scores, and on
+                    several processes what their syncs moved and took ("sync"); written first,
+                    so a directory holding it is a run
     config.json     the resolved TrainConfig the run started with
     vocab.tsv       word<TAB>count, line i is word id i (the dataset's vocabulary, `Vocab`)
     metrics.jsonl   one JSON object per logged step (step, epoch, words, loss, lr, words_per_s,
-                    seconds) and, with evaluation, per epoch (epoch, words, eval); each line is
-                    flushed as it is written
+                    seconds; on several processes also the sync's rows and bytes and the time
+                    share of syncs so far: sync_rows, sync_bytes, sync_share) and, with
+                    evaluation, per epoch (epoch, words, eval); each line is flushed as written
     checkpoint.pt   the tables and the position in training, for --resume (see `Checkpoint`)
     vectors.npy     float32 [vocab, dim], the word vectors: the model's input vectors
     subword_input.npy    with subwords only: float32 [vocab + buckets stored, dim], the input
@@ -319,7 +321,7 @@ class RunWriter:
 
     def write_info(self, status: str, result: TrainResult, position: Position, *,
                    scores: dict[str, Any] | None = None, digests: list[str] | None = None,
-                   error: str | None = None) -> None:
+                   error: str | None = None, sync: dict[str, Any] | None = None) -> None:
         f = self.facts
         info = {
             "format": RUN_FORMAT, "version": RUN_VERSION, "status": status, "pid": os.getpid(),
@@ -334,6 +336,7 @@ class RunWriter:
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "eval": scores,
             "table_digests": digests,
+            "sync": sync,
         }
         if error is not None:
             info["error"] = error
@@ -749,6 +752,16 @@ class Run:
         return (f"init: {_number(init.get('words'))} of {_number(info.get('vocab_size'))} words "
                 f"from {init.get('source')}{frozen}")
 
+    def sync_line(self) -> str:
+        """How the processes of the run kept their tables in step, and what it cost."""
+        info, mb = self.info, 2**20
+        sync = info["sync"]
+        return (f"{info.get('processes')} processes, {_number(sync.get('syncs'))} syncs of "
+                f"{_number(sync.get('bytes_per_sync', 0) / mb, '.1f')} MB each (whole tables: "
+                f"{_number(sync.get('dense_bytes', 0) / mb, '.1f')} MB), "
+                f"{_number(sync.get('seconds'), '.1f')} s, {_number(sync.get('share'), '.1%')} "
+                f"of the time")
+
     def describe(self) -> str:
         """A few lines on what the run is: corpus, vocabulary, settings, time, speed, loss,
         scores."""
@@ -778,6 +791,8 @@ class Run:
         ]
         if info.get("init"):
             lines.append(f"init         {self.init_line().removeprefix('init: ')}")
+        if info.get("sync"):
+            lines.append(f"sync         {self.sync_line()}")
         if info.get("error"):
             lines.append(f"error        {info['error']}")
         scores = info.get("eval")

@@ -20,7 +20,7 @@ fork-join per call, and stall whenever another process holds a core.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -41,6 +41,9 @@ class SGD:
         self.model = model
         self.frozen = frozen
         self.step_limit = step_limit
+        # Where set, told the rows of a table ("input" or "output") before they change: the
+        # processes' sync keeps them (w2v.distributed.TableSync.before_update).
+        self.before_update: Callable[[str, Tensor], None] | None = None
 
     def updates(self, batch: Batch, lr: float | Tensor, with_loss: bool = True) -> Updates:
         """The model's updates for a batch, with the stiffness the step limit needs."""
@@ -56,23 +59,23 @@ class SGD:
 
     def apply_input(self, updates: Sequence[Updates], lr: float | Tensor) -> None:
         """Adds the input-table updates of a step (of its slices, in order)."""
-        self.apply(self.model.input.weight, [u.input for u in updates], self.frozen,
-                   self._limit(lr))
+        self.apply("input", [u.input for u in updates], self.frozen, self._limit(lr))
 
     def apply_output(self, updates: Sequence[Updates], lr: float | Tensor) -> None:
         """Adds the output-table updates of a step (of its slices, in order)."""
-        self.apply(self.model.output.weight, [u.output for u in updates], None, self._limit(lr))
+        self.apply("output", [u.output for u in updates], None, self._limit(lr))
 
     def _limit(self, lr: float | Tensor) -> float | Tensor | None:
         """The largest stiffness a row may have in this step and take the whole of its update."""
         return self.step_limit / lr if self.step_limit else None
 
-    @staticmethod
     @torch.no_grad()
-    def apply(table: Tensor, updates: Sequence[RowUpdates], frozen: Tensor | None = None,
+    def apply(self, name: str, updates: Sequence[RowUpdates], frozen: Tensor | None = None,
               limit: float | Tensor | None = None) -> None:
-        """table[ids] += rows for every part, in order (so the sums are the same every run);
-        with a limit, each row's rows scaled by min(1, limit / its stiffness)."""
+        """table[ids] += rows for every part, in order (so the sums are the same every run), in
+        the table `name` ("input" or "output"); with a limit, each row's rows scaled by
+        min(1, limit / its stiffness)."""
+        table = getattr(self.model, name).weight
         scale = None if limit is None else scales(table.shape[0], updates, limit)
         for row_updates in updates:
             for ids, rows in zip(row_updates.ids, row_updates.rows, strict=True):
@@ -80,6 +83,8 @@ class SGD:
                     rows = rows.mul_(scale[ids].unsqueeze(1))
                 if frozen is not None:
                     rows = rows.masked_fill(frozen[ids].unsqueeze(1), 0.0)
+                if self.before_update is not None:
+                    self.before_update(name, ids)
                 table.index_add_(0, ids, rows)
 
 

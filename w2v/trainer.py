@@ -153,9 +153,11 @@ class Trainer:
         self._stop_signal: int | None = None
         self._high_loss: float | None = None  # a loss far above its start, seen at a sync point
         self._ended = False  # how the run ended (diverged, interrupted, ...) is recorded
-        self._table_sync = TableSync([self.model.input.weight.data,
-                                      self.model.output.weight.data]) \
-            if cluster.distributed else None
+        self.table_sync = None
+        if cluster.distributed:  # several processes: they sync the rows their updates change
+            self.table_sync = TableSync({"input": self.model.input.weight.data,
+                                         "output": self.model.output.weight.data})
+            self.step.sgd.before_update = self.table_sync.before_update
 
     def run(self, progress: bool = True) -> TrainResult:
         """Train from the position on; the run directory says how it ended."""
@@ -231,9 +233,8 @@ class Trainer:
         counters = torch.tensor([p.words, p.centers, float(p.loss), float(p.count),
                                  float(self._stop_signal is not None)],
                                 dtype=torch.float64, device=self.device)
-        if self._table_sync is not None:
-            counters = self._table_sync(counters)
-        words, centers, loss_sum, count, stop = counters.tolist()
+        synced = counters.tolist() if self.table_sync is None else self.table_sync(counters)
+        words, centers, loss_sum, count, stop = synced
         self._pending = _Pending()
         pos.words += round(words)
         pos.centers += round(centers)
@@ -253,6 +254,8 @@ class Trainer:
                   "loss": round(loss, 6), "lr": lr,
                   "words_per_s": round(pos.words / max(pos.seconds, 1e-9)),
                   "seconds": round(pos.seconds, 3)}
+        if self.table_sync is not None:
+            record.update(self.table_sync.log_fields())
         log.write(_json_line(record))
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", refresh=False)
 
@@ -377,8 +380,9 @@ class Trainer:
     def _write_end(self, status: str, loss: float, digests: list[str] | None = None,
                    error: str | None = None) -> None:
         self._ended = True
+        sync = None if self.table_sync is None else self.table_sync.summary()
         self.writer.write_info(status, self._result(loss), self.position, scores=self.scores,
-                            digests=digests, error=error)
+                            digests=digests, error=error, sync=sync)
 
     def _word_vectors(self) -> np.ndarray:
         return self.model.word_vectors().detach().cpu().numpy()
