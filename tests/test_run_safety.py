@@ -270,11 +270,22 @@ def test_resuming_on_another_dataset_of_the_same_size_is_refused(data: Path,
 def test_a_loss_that_explodes_is_divergence(data: Path, capsys: Capsys, model: str) -> None:
     """200 words, one epoch without subsampling: each row gets thousands of updates a step."""
     result = w2v(capsys, "train", "--data", data / "z200", "--run-dir", "runs/r", "--epochs",
-                 "1", "--sample", "0", "--model", model, "--quiet")
+                 "1", "--sample", "0", "--model", model, "--step-limit", "0", "--quiet")
     assert_error(result, "training diverged: the loss became", "far above its start (0.693 per "
                          "term)", "lower --lr", "no checkpoint had been saved yet")
     assert status("runs/r") == "diverged"
     assert not Path("runs/r/vectors.npy").exists()
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_the_step_limit_trains_what_plain_sgd_cannot(data: Path, capsys: Capsys,
+                                                     model: str) -> None:
+    """The same run as above, at the default step limit."""
+    result = w2v(capsys, "train", "--data", data / "z200", "--run-dir", "runs/r", "--epochs",
+                 "1", "--sample", "0", "--model", model, "--quiet")
+    assert result.code == 0, result.err
+    vectors = np.load("runs/r/vectors.npy")
+    assert np.isfinite(vectors).all() and 0.01 < np.abs(vectors).max() < 10
 
 
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
@@ -283,7 +294,7 @@ def test_rows_that_explode_are_divergence(data: Path, capsys: Capsys, model: str
     billion long."""
     result = w2v(capsys, "train", "--data", data / "small", "--run-dir", "runs/r", "--epochs",
                  "1", "--sample", "0", "--batch-size", "4096", "--lr", "1e9", "--model", model,
-                 "--quiet")
+                 "--step-limit", "0", "--quiet")
     assert_error(result, "training diverged: rows of the tables grew to a norm of",
                  "so no good one is kept")
     assert status("runs/r") == "diverged"
@@ -299,7 +310,7 @@ def test_queries_skip_a_newest_run_without_vectors(data: Path, capsys: Capsys) -
     assert train(capsys, data, "runs/good", "--epochs", "1").code == 0
     time.sleep(0.01)
     assert w2v(capsys, "train", "--data", data / "z200", "--run-dir", "runs/bad", "--epochs", "1",
-               "--sample", "0", "--quiet").code == 1
+               "--sample", "0", "--step-limit", "0", "--quiet").code == 1
     for command in (["neighbors", "w1"], ["evaluate"], ["export", "--output", "v.txt"]):
         assert_error(w2v(capsys, *command),
                      "the newest run in runs/, runs/bad, has no vectors (it is diverged)",

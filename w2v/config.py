@@ -27,7 +27,7 @@ class TrainConfig:
     group_size: int = 64
     lr: float = 0.035
     min_lr_ratio: float = 1e-4
-    step_limit: float = 0.0  # largest stiffness of a row in one step (w2v.step); 0: plain SGD
+    step_limit: float = 3.0  # largest stiffness of a row in one step (w2v.step); 0: plain SGD
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
@@ -58,16 +58,16 @@ class TrainConfig:
 # are small, so it takes larger batches.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "skipgram": {},
-    "cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096},
+    "cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096, "step_limit": 4.0},
 }
 MODELS = tuple(MODEL_DEFAULTS)
 
 # On a GPU a step costs mostly its launch whatever its size, so steps are larger there; the step
-# limit keeps their quality (BENCHMARKS.md: batches on the GPU). On a CPU larger steps did not
-# pay for the limit's extra work.
+# limit keeps their quality (BENCHMARKS.md: batches on the GPU). On a CPU larger steps were not
+# faster.
 GPU_DEFAULTS: dict[str, dict[str, Any]] = {
-    "skipgram": {"batch_size": 8192, "step_limit": 3.0},
-    "cbow": {"batch_size": 8192, "step_limit": 4.0},
+    "skipgram": {"batch_size": 8192},
+    "cbow": {"batch_size": 8192},
 }
 
 
