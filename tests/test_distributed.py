@@ -43,7 +43,7 @@ def check_run(run_dir: Path, corpus_tokens: int) -> None:
     assert np.load(run_dir / "vectors.npy").shape[1] == 16
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     sync = info["sync"]
-    assert 0 < sync["syncs"] <= len(logged) and 0 < sync["share"] < 1  # this session's syncs
+    assert 0 < sync["syncs"] <= len(logged) and 0 < sync["share"] < 1  # this run's syncs
     # the rows each rank changed, summed over the 2 ranks, in 2 tables
     assert all(0 < m["sync_rows"] <= 2 * 2 * info["vocab_size"] for m in logged)
     # at most a row id and 16 floats per row synced, and the counters of both ranks
