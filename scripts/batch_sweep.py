@@ -9,7 +9,7 @@ Each setting is a comma-separated list of TrainConfig fields (as `w2v.train` tak
 of the defaults. Every (setting, seed) trains one run in its own process, `--jobs` at a time
 (on a GPU several runs share the device; on a CPU use one job, or timings mean nothing). Scores
 are Spearman's rho on WordSim-353 and on --men, and the Google analogy accuracy (%), by w2v's
-evaluator; words/s is the training loop's own figure from run.json. Runs go to --out.
+evaluator; words/s is the training loop's own figure from run.json. Runs go to --out (a run there is started over).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import shutil
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -54,8 +53,8 @@ def train_and_score(data: str, run_dir: str, device: str, setting: dict[str, Any
     from w2v.vectors import Vectors
 
     torch.set_num_threads(2)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    w2v.train(data, run_dir=run_dir, device=device, progress=False, **setting, seed=seed)
+    w2v.train(data, run_dir=run_dir, device=device, force=True, progress=False, **setting,
+              seed=seed)
     info = json.loads((Path(run_dir) / "run.json").read_text())
     vectors = Vectors.load(run_dir)
     scores = {"words_per_s": info.get("words_per_s", float("nan")),

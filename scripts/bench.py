@@ -347,8 +347,7 @@ def bench_prepare(args: argparse.Namespace) -> None:
     rows = []
     for workers in args.prepare_workers:
         if "w2v" in args.systems:
-            data = args.out / "prepare-data"
-            shutil.rmtree(data, ignore_errors=True)
+            data = Path(tempfile.mkdtemp(prefix="prepare-data-", dir=args.out))
             phrases = ["--phrases", str(args.phrases)] if args.phrases else []
             out, seconds, peak = run_sampled(w2v(
                 "prepare", str(corpus), "--data-dir", str(data), "--quiet", "--workers",
@@ -416,8 +415,7 @@ def bench_phrase_check(args: argparse.Namespace) -> None:
     for system in args.systems:
         listing = out / f"{system}-{settings.scoring}-{settings.passes}.txt"
         if system == "w2v":
-            data = out / "data"
-            shutil.rmtree(data, ignore_errors=True)
+            data = Path(tempfile.mkdtemp(prefix="data-", dir=out))
             text, seconds, peak = run_sampled(w2v(
                 "prepare", str(corpus), "--data-dir", str(data), "--name", "check", "--quiet",
                 "--min-count", "1", "--phrases", str(settings.passes), "--phrase-scoring",
@@ -521,8 +519,7 @@ def bench_raw_text(args: argparse.Namespace) -> None:
     for seed in args.seeds:
         for name, _ in variants:
             run_dir = args.out / "runs" / f"{_slug(name)}-s{seed}"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            _, seconds, _ = run(w2v("train", "--data", str(data / _slug(name)),
+            _, seconds, _ = run(w2v("train", "--data", str(data / _slug(name)), "--force",
                                     "--run-dir", str(run_dir), "--epochs", str(epochs),
                                     "--seed", str(seed), "--lr", str(args.lr), "--quiet",
                                     *step_limit_flags(args)))
@@ -604,8 +601,8 @@ def bench_subwords_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float
     from w2v.vectors import Vectors
 
     run_dir = args.out / "runs" / f"w2v-subwords{subwords}-s{seed}"
-    shutil.rmtree(run_dir, ignore_errors=True)
     flags = ["--data", str(dataset), "--run-dir", str(run_dir), "--seed", str(seed), "--quiet",
+             "--force",
              "--subwords", subwords, "--buckets", str(args.buckets)]
     if args.epochs:
         flags += ["--epochs", str(args.epochs)]
@@ -705,8 +702,8 @@ def prepare_w2v(out: Path, ptb: Path, repeat: int, corpus: Path) -> tuple[Path, 
 def bench_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float, prepare_mb: float,
               seed: int, nproc: int, batch_size: int | None) -> Result:
     run_dir = args.out / "runs" / f"w2v-{args.model}-n{nproc}-b{batch_size or 0}-s{seed}"
-    shutil.rmtree(run_dir, ignore_errors=True)
     flags = ["--data", str(dataset), "--run-dir", str(run_dir), "--seed", str(seed), "--quiet",
+             "--force",
              "--device", args.device]
     if args.model != "skipgram":
         flags += ["--config", str(ROOT / "configs" / f"{args.model}.toml")]

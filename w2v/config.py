@@ -65,15 +65,12 @@ MODELS = tuple(MODEL_DEFAULTS)
 # On a GPU a step costs mostly its launch whatever its size, so steps are larger there; the step
 # limit keeps their quality (BENCHMARKS.md: batches on the GPU). On a CPU larger steps were not
 # faster.
-GPU_DEFAULTS: dict[str, dict[str, Any]] = {
-    "skipgram": {"batch_size": 8192},
-    "cbow": {"batch_size": 8192},
-}
+GPU_BATCH_SIZE = 8192
 
 
 def defaults(model: str = "skipgram", device_type: str = "cpu") -> TrainConfig:
     """The built-in settings of `model` on a device of `device_type` ('cpu' or 'cuda')."""
-    on_device = GPU_DEFAULTS[model] if device_type == "cuda" else {}
+    on_device = {"batch_size": GPU_BATCH_SIZE} if device_type == "cuda" else {}
     return TrainConfig(model=model, **{**MODEL_DEFAULTS[model], **on_device})
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",

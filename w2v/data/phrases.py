@@ -165,7 +165,7 @@ def query_form(tokenizer: Tokenizer, phrases: Phrases) -> Callable[[str], str | 
     they are (no phrases, and a tokenizer that leaves words as written)."""
     if len(phrases):
         return partial(query_token, tokenizer=tokenizer, phrases=phrases)
-    return tokenizer.normalize_word if tokenizer.changes_text else None
+    return vocabulary_query_form(tokenizer, joined=False)
 
 
 def vocabulary_query_form(tokenizer: Tokenizer,
@@ -174,16 +174,9 @@ def vocabulary_query_form(tokenizer: Tokenizer,
     `tokenizer` and, where `joined`, phrases (a run keeps the vocabulary, not the phrase table):
     normalized by the tokenizer, and several words joined as their phrase token is ("New York"
     -> new_york), which the vocabulary then has or not. None: queries are read as they are."""
-    if not joined and not tokenizer.changes_text:
-        return None
-
-    def query(text: str) -> str | None:
-        words = tokenizer.normalize(text).split()
-        if len(words) > 1 and not joined:
-            return None
-        return JOINER.join(words) or None
-
-    return query
+    if not joined:
+        return tokenizer.normalize_word if tokenizer.changes_text else None
+    return lambda text: JOINER.join(tokenizer.normalize(text).split()) or None
 
 
 def spaced(tokens: Tokens) -> Tokens:
