@@ -11,6 +11,7 @@ import pytest
 from cli_support import ROOT
 
 from w2v.config import MODEL_DEFAULTS, MODELS, TrainConfig, defaults, load_config, read_toml
+from w2v.errors import W2VError
 from w2v.models import MODEL_CLASSES, NegativeSamplingModel
 
 README = (ROOT / "README.md").read_text()
@@ -48,13 +49,29 @@ def test_a_gpu_takes_larger_steps_unless_the_file_or_a_flag_says_otherwise(
         tmp_path: Path) -> None:
     assert load_config(None).batch_size == 2048 and load_config(None).step_limit == 3.0
     on_gpu = load_config(None, device_type="cuda")
-    assert (on_gpu.batch_size, on_gpu.step_limit, on_gpu.lr) == (8192, 3.0, 0.035)
+    assert (on_gpu.batch_size, on_gpu.step_limit, on_gpu.lr) == (8192, 3.0, 0.0441)
     cbow = load_config(None, device_type="cuda", model="cbow")
-    assert (cbow.batch_size, cbow.step_limit, cbow.lr) == (8192, 4.0, 0.1)
-    assert load_config(None, device_type="cuda", batch_size=1024).batch_size == 1024
+    assert (cbow.batch_size, cbow.step_limit, cbow.lr) == (8192, 3.0, 0.126)
+    small = load_config(None, device_type="cuda", batch_size=1024)
+    assert (small.batch_size, small.lr) == (1024, 0.035)
     (tmp_path / "small.toml").write_text("batch_size = 512\nstep_limit = 0\n")
     from_file = load_config(tmp_path / "small.toml", device_type="cuda")
-    assert (from_file.batch_size, from_file.step_limit) == (512, 0.0)
+    assert (from_file.batch_size, from_file.step_limit, from_file.lr) == (512, 0.0, 0.035)
+
+
+def test_larger_batches_take_a_higher_rate_unless_one_is_set(tmp_path: Path) -> None:
+    # the cube root of (batch / 4096) times the model's rate, from a flag or a file's batch size
+    assert load_config(None, batch_size=32768).lr == 0.07
+    assert load_config(None, model="cbow", batch_size=32768).lr == 0.2
+    assert load_config(None, model="cbow", batch_size=4096).lr == 0.1
+    assert load_config(None, model="cbow", batch_size=2048).lr == 0.1
+    (tmp_path / "big.toml").write_text('model = "cbow"\nbatch_size = 32768\n')
+    assert load_config(tmp_path / "big.toml").lr == 0.2
+    assert load_config(tmp_path / "big.toml", lr=0.05).lr == 0.05
+    (tmp_path / "set.toml").write_text("batch_size = 32768\nlr = 0.02\n")
+    assert load_config(tmp_path / "set.toml").lr == 0.02
+    with pytest.raises(W2VError, match="--batch-size must be at least 1"):
+        load_config(None, batch_size=0)
 
 
 def test_every_model_has_its_defaults_and_its_class() -> None:

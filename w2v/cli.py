@@ -114,7 +114,8 @@ def train(
     sample: Annotated[float | None, typer.Option(help="Subsampling threshold t (0: off).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the corpus.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Center words per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Starting learning rate.")] = None,
+    lr: Annotated[float | None, typer.Option(
+        help="Starting learning rate (default: the model's, higher for batches above 4096).")] = None,
     step_limit: Annotated[float | None, typer.Option(
         help="Largest stiffness of a table row in one step, for large batches (0: plain SGD).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,

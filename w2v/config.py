@@ -58,7 +58,7 @@ class TrainConfig:
 # are small, so it takes larger batches.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "skipgram": {},
-    "cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096, "step_limit": 4.0},
+    "cbow": {"lr": 0.1, "epochs": 10, "batch_size": 4096},
 }
 MODELS = tuple(MODEL_DEFAULTS)
 
@@ -67,11 +67,26 @@ MODELS = tuple(MODEL_DEFAULTS)
 # faster.
 GPU_BATCH_SIZE = 8192
 
+# Batches of more centers than this take a larger learning rate by default: the model's, times
+# the cube root of (batch size / this). Under the step limit, frequent words' rows move by what
+# the limit allows whatever the rate, so the rate sets how far the rest move in the fewer steps
+# of an epoch; on PTB this kept both models within 0.03 of their CPU defaults at 32768 centers,
+# where the model's own rate lost up to 0.08 (BENCHMARKS.md: large batches at PTB quality).
+LR_REFERENCE_BATCH = 4096
+
+
+def default_lr(model: str, batch_size: int) -> float:
+    """The learning rate a run of `model` in batches of `batch_size` centers takes by default."""
+    lr = MODEL_DEFAULTS[model].get("lr", TrainConfig.lr)
+    return round(lr * max(1.0, batch_size / LR_REFERENCE_BATCH) ** (1 / 3), 4)
+
 
 def defaults(model: str = "skipgram", device_type: str = "cpu") -> TrainConfig:
     """The built-in settings of `model` on a device of `device_type` ('cpu' or 'cuda')."""
-    on_device = {"batch_size": GPU_BATCH_SIZE} if device_type == "cuda" else {}
-    return TrainConfig(model=model, **{**MODEL_DEFAULTS[model], **on_device})
+    batch_size = GPU_BATCH_SIZE if device_type == "cuda" else \
+        MODEL_DEFAULTS[model].get("batch_size", TrainConfig.batch_size)
+    return TrainConfig(model=model, **{**MODEL_DEFAULTS[model], "batch_size": batch_size,
+                                       "lr": default_lr(model, batch_size)})
 
 _AT_LEAST_ONE = ("dim", "window", "negatives", "epochs", "batch_size", "group_size",
                  "chunk_tokens", "log_every", "buckets")
@@ -149,8 +164,10 @@ def load_config(path: Path | None, base: TrainConfig | None = None, device_type:
     if type(values.get("subwords")) is int:  # subwords = 0
         values["subwords"] = str(values["subwords"])
     if base is None:
-        model = values.get("model", TrainConfig.model)
+        model, batch_size = values.get("model", TrainConfig.model), values.get("batch_size")
         base = defaults(model, device_type) if model in MODELS else TrainConfig()
+        if model in MODELS and type(batch_size) is int and batch_size >= 1:
+            base = base.replace(lr=default_lr(model, batch_size))
     try:
         return dataclasses.replace(base, **values)
     except ConfigError as e:
