@@ -32,6 +32,13 @@ PLAN: list[list[list[tuple[str, list[int]]]]] = [
 ]
 SYNCED_ROWS = [7, 0, 3, 57]  # the rows each rank changed, summed over ranks
 
+# Three ranks: rows of one rank, of two (not always the same two), of all three.
+PLAN_3 = [
+    [[("input", [0, 5])], [("input", [5, 7])], [("input", [7, 9]), ("output", [1])]],
+    [[("output", [3])], [("output", [3])], [("output", [3]), ("input", [0])]],
+]
+SYNCED_ROWS_3 = [7, 4]
+
 
 def dense_sync(tables: dict[str, torch.Tensor],
                anchors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -44,26 +51,44 @@ def dense_sync(tables: dict[str, torch.Tensor],
     return synced
 
 
-def ranks_per_row(tables: dict[str, torch.Tensor],
-                  anchors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per table and row, how many ranks changed it since the anchors."""
+def changed_rows(tables: dict[str, torch.Tensor],
+                 anchors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per table, the rows this rank changed since the anchors."""
+    return {name: (table != anchors[name]).any(1) for name, table in tables.items()}
+
+
+def ranks_per_row(changed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per table and row, how many ranks changed it."""
     counts = {}
-    for name, table in tables.items():
-        counts[name] = (table != anchors[name]).any(1).to(torch.int32)
+    for name, rows in changed.items():
+        counts[name] = rows.to(torch.int32)
         dist.all_reduce(counts[name])
     return counts
 
 
-def same_sums(synced: torch.Tensor, dense: torch.Tensor, ranks: torch.Tensor) -> bool:
-    """Equal up to the order in which a row's changes were added: bit for bit on every row that
-    at most one rank changed, within a few units in the last place of float32 on the others."""
-    alone = ranks <= 1
-    return (torch.equal(synced[alone], dense[alone])
-            and torch.allclose(synced[~alone], dense[~alone], rtol=4e-7, atol=1e-7))
+def trained_values(tables: dict[str, torch.Tensor],
+                   changed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per table, each row as the rank that changed it holds it (summed where several did)."""
+    values = {}
+    for name, table in tables.items():
+        mine = changed[name].unsqueeze(1)
+        values[name] = torch.where(mine, table, torch.zeros_like(table))
+        dist.all_reduce(values[name])  # x + 0 is x: exact on the rows that one rank changed
+    return values
 
 
-def sync_by_plan(out: Path, keep_all: bool) -> None:
-    """One rank: change rows as PLAN says, sync after each interval, and record the outcome."""
+def same_sums(synced: torch.Tensor, dense: torch.Tensor, trained: torch.Tensor,
+              ranks: torch.Tensor) -> bool:
+    """A row no rank changed as it was, a row one rank changed bit for bit as that rank trained
+    it, and a row several changed equal to the all-reduce up to the order in which its changes
+    were added (a few units in the last place of float32)."""
+    none, one, several = ranks == 0, ranks == 1, ranks > 1
+    return (torch.equal(synced[none], dense[none]) and torch.equal(synced[one], trained[one])
+            and torch.allclose(synced[several], dense[several], rtol=4e-7, atol=1e-7))
+
+
+def sync_by_plan(out: Path, keep_all: bool, plan: list = PLAN) -> None:
+    """One rank: change rows as `plan` says, sync after each interval, and record the outcome."""
     cluster = join("cpu")
     init = torch.Generator().manual_seed(0)  # the same start on every rank
     tables = {"input": torch.randn(40, DIM, generator=init),
@@ -72,16 +97,17 @@ def sync_by_plan(out: Path, keep_all: bool) -> None:
     anchors = {name: t.clone() for name, t in tables.items()}
     changes = torch.Generator().manual_seed(100 + cluster.rank)
     records = []
-    for interval in PLAN:
+    for interval in plan:
         for name, rows in interval[cluster.rank]:
             ids = torch.tensor(rows, dtype=torch.int64)
             sync.before_update(name, ids)
             tables[name].index_add_(0, ids, torch.randn(len(ids), DIM, generator=changes))
         expected = dense_sync(tables, anchors)
-        ranks = ranks_per_row(tables, anchors)
+        changed = changed_rows(tables, anchors)
+        trained, ranks = trained_values(tables, changed), ranks_per_row(changed)
         counters = sync(torch.tensor([cluster.rank + 1.0, 0.5], dtype=torch.float64))
         records.append({
-            "equal": all(same_sums(tables[n], expected[n], ranks[n]) for n in tables),
+            "equal": all(same_sums(tables[n], expected[n], trained[n], ranks[n]) for n in tables),
             "changed": any(not torch.equal(tables[n], anchors[n]) for n in tables),
             "digest": table_digest(list(tables.values())), "rows": sync.totals.last_rows,
             "counters": counters,
@@ -103,6 +129,16 @@ def test_sparse_sync_equals_a_dense_all_reduce(tmp_path: Path, keep_all: bool) -
     assert [r["digest"] for r in ranks[0]] == [r["digest"] for r in ranks[1]]
 
 
+def test_three_ranks_sync_rows_of_one_two_or_all_of_them(tmp_path: Path) -> None:
+    launch(3, sync_by_plan, tmp_path, False, PLAN_3)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(3)]
+    for records in ranks:
+        assert [r["equal"] for r in records] == [True, True]
+        assert [r["rows"] for r in records] == SYNCED_ROWS_3
+        assert [r["counters"] for r in records] == [[6.0, 1.5]] * 2
+    assert len({tuple(r["digest"] for r in records) for records in ranks}) == 1
+
+
 class CheckedSync(TableSync):
     """The trainer's sync, checked at every sync against all-reducing whole tables; each check
     is a line of `out`/checks{rank}.jsonl."""
@@ -115,10 +151,13 @@ class CheckedSync(TableSync):
 
     def __call__(self, counters: torch.Tensor) -> list[float]:
         expected = dense_sync(self.tables, self.anchors)
-        ranks = ranks_per_row(self.tables, self.anchors)
+        # the rows this rank kept to sync: an update may leave a row as it was
+        changed = {name: flags.bool() for name, flags in self.flags.items()}
+        trained, ranks = trained_values(self.tables, changed), ranks_per_row(changed)
         summed = super().__call__(counters)
         every_row = torch.cat(list(ranks.values()))
-        check = {"equal": all(same_sums(t, expected[n], ranks[n]) for n, t in self.tables.items()),
+        check = {"equal": all(same_sums(t, expected[n], trained[n], ranks[n])
+                              for n, t in self.tables.items()),
                  "one_rank": int((every_row == 1).sum()), "no_rank": int((every_row == 0).sum())}
         with open(self.out / f"checks{dist.get_rank()}.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(check) + "\n")

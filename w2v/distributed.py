@@ -130,19 +130,30 @@ def shard(data: Dataset, config: TrainConfig, device: torch.device,
     return batcher, max(1, math.ceil(kept_per_chunk / centers_between_syncs))
 
 
+@dataclass
+class _Layout:
+    """A sync's changed rows of one table: per rank (row ids, the first `alone` of them changed
+    by that rank alone), and the order that takes this rank's kept rows to its ids there."""
+
+    per_rank: list[tuple[torch.Tensor, int]]
+    own_order: torch.Tensor
+
+
 class TableSync:
     """Adds up every rank's changes to the tables since the last sync, on every rank, moving only
     the rows that some rank changed.
 
     Before a rank first changes a row after a sync, it keeps the row's value (`before_update`).
-    At a sync each rank sends the rows it changed, as (row ids, value now - value kept), to every
-    other rank; every rank then sets its own changed rows back to their kept values (those of
-    the last sync) and adds every rank's changes to the table, in rank order. The traffic grows
-    with the rows changed between syncs, not with the vocabulary; a row that no rank changed
-    holds the same value on every rank already. All ranks add the same changes to the same
-    values in the same order, so they end a sync with the same tables, bit for bit; the result
-    is what all-reducing the change of every row of the whole tables gives, up to the order in
-    which a row's changes are rounded.
+    At a sync the ranks first tell each other which rows they changed, so that every rank knows
+    how many ranks changed each row. A row that one rank alone changed is sent as its value now:
+    that rank leaves it as it is and the others copy it. A row that several ranks changed is
+    sent as (value now - value kept): every rank sets it to the value of the last sync and adds
+    every rank's change, in rank order. A row that no rank changed holds the same value on every
+    rank already. So every rank ends a sync with the same tables, bit for bit, and the traffic
+    grows with the rows changed between syncs, not with the vocabulary; against all-reducing the
+    change of every row of the whole tables, a row that one rank changed keeps exactly the value
+    it trained to, and a row that several changed is the same sum up to the order in which its
+    changes are rounded.
     """
 
     def __init__(self, tables: dict[str, torch.Tensor], keep_all: bool | None = None) -> None:
@@ -159,6 +170,9 @@ class TableSync:
         self.slots = {} if self.keep_all else {
             name: torch.zeros(len(t), dtype=torch.int64, device=t.device)
             for name, t in tables.items()}
+        # per table, during a sync: how many ranks changed each row
+        self.changers = {name: torch.zeros(len(t), dtype=torch.int32, device=t.device)
+                         for name, t in tables.items()}
         self.kept = {name: KeptRows(t) for name, t in tables.items()}
         self.scratch = Scratch(first)
         self.totals = SyncTotals(started=time.perf_counter())
@@ -177,59 +191,92 @@ class TableSync:
         begin = time.perf_counter()
         rank, world = dist.get_rank(), dist.get_world_size()
         self.scratch.reset()
-        own = {}  # per table: (row ids, change since the last sync) of the rows this rank changed
-        for name, table in self.tables.items():
-            ids, kept = self.kept[name].take(unique=not self.keep_all)
-            change = torch.index_select(table, 0, ids, out=self.scratch.take(len(ids)))
-            own[name] = (ids, kept, change.sub_(kept))
-        head = torch.cat([counters, counters.new_tensor([len(ids) for ids, _, _ in own.values()])])
+        own = {name: self.kept[name].take(unique=not self.keep_all) for name in self.tables}
+        head = torch.cat([counters, counters.new_tensor([len(ids) for ids, _ in own.values()])])
         heads = [torch.empty_like(head) for _ in range(world)]
         dist.all_gather(heads, head)
         sizes = [[int(n) for n in h[len(counters):].tolist()] for h in heads]
-        received = self._exchange({name: (ids, change) for name, (ids, _, change) in own.items()},
-                                  sizes, rank)
-        for t, (name, (ids, kept, _)) in enumerate(own.items()):
-            self._apply(name, ids, kept, received[t])
-        sent = sum(_nbytes(ids) + _nbytes(change) for ids, _, change in own.values())
+        every_ids = self._exchange({name: [ids] for name, (ids, _) in own.items()}, sizes, rank)
+        payloads, layouts, last_values = {}, {}, {}
+        for t, (name, (_, kept)) in enumerate(own.items()):
+            layout = layouts[name] = self._alone_first(name, every_ids[t])
+            ids, alone = layout.per_rank[rank]
+            # the rows several ranks changed, as they were at the last sync
+            last_values[name] = torch.index_select(kept, 0, layout.own_order[alone:],
+                                                   out=self.scratch.take(len(ids) - alone))
+            payload = torch.index_select(self.tables[name], 0, ids, out=self.scratch.take(len(ids)))
+            payload[alone:].sub_(last_values[name])
+            payloads[name] = [payload]
+        received = self._exchange(payloads, sizes, rank, like_rows=True)
+        for t, name in enumerate(own):
+            self._apply(name, layouts[name], last_values[name], [r[0] for r in received[t]])
+        sent = sum(_nbytes(ids) + _nbytes(p[0]) for (ids, _), p in
+                   zip(own.values(), payloads.values(), strict=True))
         self.totals.add(sum(map(sum, sizes)), (world - 1) * sent + _nbytes(head) * world,
                         time.perf_counter() - begin)
         return torch.stack(heads)[:, :len(counters)].sum(0).tolist()
 
-    def _exchange(self, own: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: list[list[int]],
-                  rank: int) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-        """Send this rank's (ids, changes) to every other rank; per table, every rank's, in rank
-        order."""
+    def _alone_first(self, table: str, every_ids: list[tuple[torch.Tensor, ...]]) -> _Layout:
+        """Every rank's changed rows of `table`, reordered so that those no other rank changed
+        come first; every rank forms the same order."""
+        changers = self.changers[table]
+        for (ids,) in every_ids:
+            changers[ids] += 1  # a rank's ids are distinct
+        per_rank, own_order = [], None
+        rank = dist.get_rank()
+        for r, (ids,) in enumerate(every_ids):
+            once = changers[ids] == 1
+            order = torch.cat([torch.nonzero(once).view(-1), torch.nonzero(~once).view(-1)])
+            alone = int(once.sum())
+            per_rank.append((ids.index_select(0, order), alone))
+            if r == rank:
+                own_order = order
+        for (ids,) in every_ids:
+            changers[ids] = 0
+        return _Layout(per_rank, own_order)
+
+    def _exchange(self, own: dict[str, list[torch.Tensor]], sizes: list[list[int]], rank: int,
+                  like_rows: bool = False) -> list[list[tuple[torch.Tensor, ...]]]:
+        """Send this rank's tensors of each table (row ids, or with like_rows [n, dim] rows) to
+        every other rank; per table, every rank's, in rank order."""
         ops, received = [], []
-        for t, (ids, change) in enumerate(own.values()):
+        for t, tensors in enumerate(own.values()):
             per_rank = []
             for peer, peer_sizes in enumerate(sizes):
                 if peer == rank:
-                    per_rank.append((ids, change))
+                    per_rank.append(tuple(tensors))
                     continue
                 n = peer_sizes[t]
-                theirs = (ids.new_empty(n), self.scratch.take(n))
+                theirs = tuple(self.scratch.take(n) if like_rows else mine.new_empty(n)
+                               for mine in tensors)
                 per_rank.append(theirs)
-                for tag, (mine, buffer) in enumerate(zip((ids, change), theirs, strict=True)):
+                for k, (mine, buffer) in enumerate(zip(tensors, theirs, strict=True)):
+                    tag = 2 * t + k
                     if len(mine):
-                        ops.append(dist.P2POp(dist.isend, mine, peer, tag=2 * t + tag))
+                        ops.append(dist.P2POp(dist.isend, mine, peer, tag=tag))
                     if n:
-                        ops.append(dist.P2POp(dist.irecv, buffer, peer, tag=2 * t + tag))
+                        ops.append(dist.P2POp(dist.irecv, buffer, peer, tag=tag))
             received.append(per_rank)
         if ops:
             for work in dist.batch_isend_irecv(ops):
                 work.wait()
         return received
 
-    def _apply(self, table: str, ids: torch.Tensor, kept: torch.Tensor,
-               changes: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Set every row some rank changed to (its value at the last sync) + each rank's change,
-        added in rank order; `ids` and `kept` are this rank's rows and their values at the last
-        sync."""
+    def _apply(self, table: str, layout: _Layout, last_values: torch.Tensor,
+               payloads: list[torch.Tensor]) -> None:
+        """Copy the rows another rank alone changed; set every row that several ranks changed
+        to (its value at the last sync) + each rank's change, added in rank order.
+        `last_values` are the last sync's values of this rank's rows that others changed too."""
         weights = self.tables[table]
-        weights.index_copy_(0, ids, kept)  # back to the last sync's values
+        rank = dist.get_rank()
+        ids, alone = layout.per_rank[rank]
+        weights.index_copy_(0, ids[alone:], last_values)
         self.flags[table][ids] = 0
-        for i, change in changes:  # in rank order, so every rank forms the same sums
-            weights.index_add_(0, i, change)
+        for r, ((ids, alone), payload) in enumerate(zip(layout.per_rank, payloads, strict=True)):
+            if r != rank:
+                weights.index_copy_(0, ids[:alone], payload[:alone])
+            # in rank order, so every rank forms the same sums
+            weights.index_add_(0, ids[alone:], payload[alone:])
 
     def dense_bytes(self) -> int:
         """What each rank sends to all-reduce the whole tables (as a ring all-reduce does)."""
