@@ -220,3 +220,21 @@ def test_a_subword_run_trains_with_the_step_limit() -> None:
     SGD(unlimited).step(batch, lr=1.0)
     moved_freely = (unlimited.input.weight.detach() - before).norm(dim=1)
     assert (moved <= moved_freely + 1e-12).all() and (moved < moved_freely - 1e-6).any()
+
+
+def test_shared_rows_are_damped_with_plain_sgd_and_left_to_the_step_limit_under_it() -> None:
+    from w2v.trainer import new_model
+
+    limited = new_model(TrainConfig(subwords="3-6", dim=DIM), WORDS).words
+    plain = new_model(TrainConfig(subwords="3-6", dim=DIM, step_limit=0.0), WORDS).words
+    assert (limited.damping, plain.damping) == (0.0, SHARED_ROW_DAMPING)
+    # a row that k of the words' bags hold moves by k updates of 1, times k to the -damping
+    words = torch.tensor([1, 2, 3, 9])  # stock, stocks, market, marketing: shared n-grams
+    for side in (limited, plain):
+        rows = side.row_updates(words, torch.ones(4, DIM))
+        size = side.table.weight.shape[0]
+        total = torch.zeros(size, DIM).index_add_(0, rows.ids[0], rows.rows[0])
+        holders = torch.zeros(size).index_add_(0, rows.ids[0], torch.ones(len(rows.ids[0])))
+        held = holders > 0
+        torch.testing.assert_close(total[held, 0], holders[held] ** (1 - side.damping))
+    assert (holders > 1).any()  # some rows are shared, so the two differ

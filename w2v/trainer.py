@@ -110,6 +110,8 @@ def new_model(config: TrainConfig, words: Sequence[str]) -> NegativeSamplingMode
     ngrams = config.ngrams()
     if ngrams is not None:
         model.words = SubwordInput.for_vocabulary(words, ngrams, config.dim, generator)
+        if config.step_limit:  # the limit holds shared n-gram rows back instead of damping
+            model.words.damping = 0.0
     return model
 
 

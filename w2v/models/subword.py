@@ -14,9 +14,11 @@ reads and writes only the rows of the bags of its batch's words, never the whole
 
 fastText applies these updates one center at a time. A batch applies all of its centers' at
 once, computed from the same tables, so an n-gram that many of the batch's words share (such as
-"<th") would move by the sum of hundreds of updates in one step. Its update is therefore
-divided by the SHARED_ROW_DAMPING-th power of the number of the batch's distinct words whose bags
-hold it (counting repeats); a word's own row, held by one word, moves by its full update.
+"<th") would move by the sum of hundreds of updates in one step. Under the step limit
+(`w2v.step`) the limit holds such a row back, by the stiffness of all the words that hold it.
+With plain SGD its update is instead divided by the SHARED_ROW_DAMPING-th power of the number of
+the batch's distinct words whose bags hold it (counting repeats); a word's own row, held by one
+word, moves by its full update. Both at once held the n-grams back too far (BENCHMARKS.md).
 
 Bucket rows start at zero (fastText and gensim start them random), so an n-gram contributes
 only what training taught it: the same as a bucket never stored.
@@ -43,9 +45,10 @@ from torch import Tensor, nn
 from w2v.models.base import RowStiffness, RowUpdates, WordInput
 from w2v.subwords import Subwords, SubwordTable, compact
 
-# The power of the count of a batch's words sharing a row that divides the row's update (see
-# the module): 0 sums the updates as they are, 1 averages them. Measured on PTB (BENCHMARKS.md):
-# 0 needs a smaller learning rate and loses similarity, 0.5 and 1 learn the n-grams too slowly.
+# With plain SGD, the power of the count of a batch's words sharing a row that divides the row's
+# update (see the module): 0 sums the updates as they are, 1 averages them. Measured on PTB
+# (BENCHMARKS.md): 0 needs a smaller learning rate and loses similarity, 0.5 and 1 learn the
+# n-grams too slowly.
 SHARED_ROW_DAMPING = 0.25
 
 
@@ -78,6 +81,7 @@ class SubwordInput(WordInput):
                              persistent=False)
         self.register_buffer("bag_lengths", torch.from_numpy(lengths), persistent=False)
         self._padded: Tensor | None = None  # [vocab, longest bag] on a GPU, made when first used
+        self.damping = SHARED_ROW_DAMPING  # 0 under the step limit (the trainer sets it)
         self.padded: bool | None = None  # the padded layout; None: on GPUs only
 
     @classmethod
@@ -133,14 +137,15 @@ class SubwordInput(WordInput):
                                   device=updates.device).index_add_(
                 0, rows, (held / occurrences.index_select(0, words).unsqueeze(1)).reshape(-1))
             # a padding entry (weight 0) points at row 0 and moves it by nothing
-            share = held.reshape(-1) * _damping(holders.index_select(0, rows).clamp_(min=1))
+            share = held.reshape(-1) * _damping(holders.index_select(0, rows).clamp_(min=1),
+                                                  self.damping)
             moves = updates.unsqueeze(1) * share.view(*held.shape, 1)
             return RowUpdates((rows,), (moves.view(-1, updates.shape[1]),), stiffness)
         bags = self._flat_bags(words)
         per_word = torch.zeros(bags.distinct.shape[0], updates.shape[1], dtype=updates.dtype,
                                device=updates.device).index_add_(0, bags.inverse, updates)
         holders = torch.bincount(bags.rows, minlength=self.table.weight.shape[0])
-        share = _damping(holders.index_select(0, bags.rows).to(updates.dtype))
+        share = _damping(holders.index_select(0, bags.rows).to(updates.dtype), self.damping)
         return RowUpdates((bags.rows,), (per_word.index_select(0, bags.owners).mul_(
             share.unsqueeze(1)),), stiffness)
 
@@ -194,6 +199,6 @@ class SubwordInput(WordInput):
         return self._padded.index_select(0, words).long(), weights
 
 
-def _damping(holders: Tensor) -> Tensor:
+def _damping(holders: Tensor, power: float) -> Tensor:
     """The factor of a row's update when `holders` of the batch's words hold it."""
-    return holders.pow_(-SHARED_ROW_DAMPING)
+    return holders.pow_(-power)
