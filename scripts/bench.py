@@ -77,6 +77,7 @@ import zipfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the checkout's w2v, installed or not
@@ -267,8 +268,7 @@ def bench_vector_file(args: argparse.Namespace) -> None:
         lines.append(f"{system:<8} {r['words']:>9,} {r['load_s']:>8.1f} {r['first_s']:>10.3f} "
                      f"{r['later_s']:>10.3f} {r['batch10_s']:>8.3f} {peak:>8,.0f}")
         print(lines[-1], flush=True)
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
-              f"{args.vector_file.name}, limit {args.limit}")
+    header = when_and_where(f"{args.vector_file.name}, limit {args.limit}")
     print("\n" + header + "\n" + "\n".join(lines))
 
 
@@ -283,6 +283,18 @@ class Result:
     wordsim: float
     men: float
     analogy: float  # accuracy, %
+
+
+def when_and_where(details: str) -> str:
+    """A results header: the time, this machine and its cores, then `details`."""
+    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+            f"{details}")
+
+
+def save_record(path: Path, header: str, results: list[Any]) -> None:
+    """The header, the command line and every result (dataclasses), as JSON at `path`."""
+    record = {"header": header, "argv": sys.argv[1:], "results": [asdict(r) for r in results]}
+    path.write_text(json.dumps(record, indent=2))
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> tuple[str, float, float]:
@@ -367,9 +379,8 @@ def bench_prepare(args: argparse.Namespace) -> None:
                      mb / r["seconds"], peak,
                      f"{learned}vocabulary {r['vocab']:,}, process wall {wall:.1f} s"))
         print(rows[-1], flush=True)
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} "
-              f"cores, {corpus.name} ({mb:.0f} MB), min-count {args.min_count}"
-              f"{f', phrases {args.phrases} passes' if args.phrases else ''}")
+    header = when_and_where(f"{corpus.name} ({mb:.0f} MB), min-count {args.min_count}"
+                            f"{f', phrases {args.phrases} passes' if args.phrases else ''}")
     print("\n" + header)
     print(f"{'system':<28} {'seconds':>8} {'MB/s':>6} {'peak MB':>8}  notes")
     for system, seconds, rate, peak, note in rows:
@@ -447,10 +458,10 @@ def bench_phrase_check(args: argparse.Namespace) -> None:
                     f"{json.loads(text)['joined']:,} joined (plain Python, not the C tool's speed)")
         rows.append((system, seconds, peak, note))
         print(rows[-1], flush=True)
-    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+    print("\n" + when_and_where(
           f"{corpus.name} ({corpus.stat().st_size / 1e6:.0f} MB), {settings.scoring} scoring, "
           f"threshold {settings.threshold}, min-count {settings.min_count}, "
-          f"{settings.passes} pass(es)")
+          f"{settings.passes} pass(es)"))
     print(f"{'system':<10} {'seconds':>8} {'peak MB':>8}  notes")
     for system, seconds, peak, note in rows:
         print(f"{system:<10} {seconds:>8.1f} {peak:>8.0f}  {note}")
@@ -538,8 +549,8 @@ def bench_raw_text(args: argparse.Namespace) -> None:
             print(rows[-1], flush=True)
             if seed == args.seeds[0]:
                 show_neighbours(label, vectors, args.show)
-    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {raw.name}, skip-gram, {epochs} epochs, "
-          f"min-count {min_count}, learning rate {args.lr} for both")
+    print("\n" + when_and_where(f"{raw.name}, skip-gram, {epochs} epochs, min-count {min_count}, "
+                                f"learning rate {args.lr} for both"))
     print(f"{'system':<36} {'seed':>4} {'train s':>8} {'WS353':>6} {'MEN':>6} {'analogy':>8} "
           f"{'asked':>6} {'phrases':>8} {'asked':>6}")
     for system in dict.fromkeys(r[0] for r in rows):
@@ -667,13 +678,11 @@ def bench_subwords(args: argparse.Namespace) -> None:
         if "gensim" in args.systems:
             results.append(bench_subwords_gensim(args, corpus, seed))
             print(subword_table(results[-1:]).splitlines()[1], flush=True)
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
-              f"skip-gram, subwords {args.subwords}, {args.buckets:,} buckets, PTB, "
-              f"{args.epochs or 20} epochs")
+    header = when_and_where(f"skip-gram, subwords {args.subwords}, {args.buckets:,} buckets, "
+                            f"PTB, {args.epochs or 20} epochs")
     print("\n" + header + "\n" + subword_table(results))
-    record = {"header": header, "argv": sys.argv[1:], "results": [asdict(r) for r in results]}
-    (args.out / f"bench-subwords-{'-'.join(map(str, args.seeds))}.json").write_text(
-        json.dumps(record, indent=2))
+    save_record(args.out / f"bench-subwords-{'-'.join(map(str, args.seeds))}.json", header,
+                results)
 
 
 def serve(directory: Path) -> str:
@@ -838,11 +847,9 @@ def main() -> None:
             results.append(bench_gensim(args, corpus, seed))
             print(table(results[-1:]).splitlines()[1], flush=True)
 
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
-              f"model {args.model}, device {args.device}, corpus PTB x{args.repeat}")
+    header = when_and_where(f"model {args.model}, device {args.device}, corpus PTB x{args.repeat}")
     print("\n" + header + "\n" + table(results))
-    record = {"header": header, "argv": sys.argv[1:], "results": [asdict(r) for r in results]}
-    (args.out / f"bench-{args.model}-{args.device}.json").write_text(json.dumps(record, indent=2))
+    save_record(args.out / f"bench-{args.model}-{args.device}.json", header, results)
 
 
 if __name__ == "__main__":
