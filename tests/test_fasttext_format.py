@@ -14,7 +14,7 @@ from w2v.errors import W2VError
 from w2v.formats.fasttext import (
     FastTextModel,
     TrainingArgs,
-    is_fasttext_bin,
+    has_fasttext_magic,
     read_fasttext_bin,
     write_fasttext_bin,
 )
@@ -183,8 +183,9 @@ def test_only_fasttext_files_are_taken_for_fasttext(written, tmp_path: Path) -> 
     _, path = written
     text = tmp_path / "v.txt"
     text.write_text("1 2\na 0.5 0.25\n")
-    assert is_fasttext_bin(path) and not is_fasttext_bin(text)
-    assert not is_fasttext_bin(tmp_path / "missing.bin")
+    assert has_fasttext_magic(path.read_bytes()[:4]) and not has_fasttext_magic(text.read_bytes())
+    with pytest.raises(W2VError, match="no such file"):
+        Vectors.load(tmp_path / "missing.bin")
     assert Vectors.load(text).words == ["a"]
     with pytest.raises(W2VError, match="not a fastText"):
         Vectors.load(text, format="fasttext-bin")
@@ -221,3 +222,41 @@ def test_a_table_of_the_used_buckets_is_written_as_the_full_matrix(tmp_path: Pat
     ours = Vectors(full.words, table.vocab_vectors(full.words), subwords=table)
     for word in full.words + ["neverseen", "日本", full.words[3] + "s"]:
         np.testing.assert_allclose(ours[word], theirs[word], rtol=0, atol=1e-5)
+
+
+def test_a_model_or_vectors_read_through_a_pipe_in_auto_mode(written, tmp_path: Path) -> None:
+    """Telling the format reads the first bytes once: a pipe cannot be read again."""
+    import os
+    import threading
+
+    model, path = written
+    text = tmp_path / "v.txt"
+    text.write_text("2 2\na 0.5 0.25\nb 1 2\n")
+    for source, words in ((text, ["a", "b"]), (path, model.words)):
+        fifo = tmp_path / f"{source.name}.fifo"
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=lambda s=source, f=fifo: f.write_bytes(s.read_bytes()))
+        writer.start()
+        assert Vectors.load(fifo).words == words
+        writer.join()
+
+
+def test_a_limit_keeps_the_first_words_of_a_model(written) -> None:
+    model, path = written
+    first = Vectors.load(path, limit=7)
+    whole = Vectors.load(path)
+    assert first.words == model.words[:7]
+    np.testing.assert_array_equal(first.vectors, whole.vectors[:7])
+    np.testing.assert_allclose(first["unseenword"], whole["unseenword"], rtol=1e-6)
+
+
+def test_a_dictionary_longer_than_its_word_rows_is_damage(written, tmp_path: Path) -> None:
+    _, path = written
+    data = bytearray(path.read_bytes())
+    start = 8 + 4 * 12 + 8  # magic, version, the arguments (12 ints and a double)
+    size, nwords = struct.unpack_from("<ii", data, start)
+    struct.pack_into("<i", data, start, size + 1)
+    damaged = path.with_name("damaged.bin")
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(W2VError, match="damaged: its dictionary holds"):
+        Vectors.load(damaged)

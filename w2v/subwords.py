@@ -231,9 +231,10 @@ class SubwordTable:
 
     def vocab_vectors(self, words: Sequence[str | bytes],
                       words_per_chunk: int = 1 << 16) -> np.ndarray:
-        """The vectors of the vocabulary's words: word i's row i and its n-grams' rows; a
-        chunk of words at a time, so that a vocabulary of millions needs little memory."""
-        if len(words) != self.nwords:
+        """The vectors of the vocabulary's first len(words) words: word i's row i and its
+        n-grams' rows; a chunk of words at a time, so that a vocabulary of millions needs
+        little memory."""
+        if len(words) > self.nwords:
             raise ValueError(f"{len(words)} words for a table of {self.nwords} word rows")
         out = np.empty((len(words), self.input.shape[1]), dtype=np.float32)
         for start in range(0, len(words), words_per_chunk):

@@ -22,7 +22,7 @@ from w2v.errors import W2VError
 from w2v.formats.fasttext import (
     FastTextModel,
     TrainingArgs,
-    is_fasttext_bin,
+    has_fasttext_magic,
     read_fasttext,
     write_fasttext_bin,
 )
@@ -73,9 +73,11 @@ def read_vectors(
         raise W2VError(f"the limit must be a positive number of rows, not {limit}")
     if unicode_errors not in ("replace", "strict", "ignore"):
         raise W2VError(f"unicode_errors must be replace, strict or ignore, not {unicode_errors!r}")
-    if format == "fasttext-bin" or (format == "auto" and is_fasttext_bin(path)):
+    if format == "fasttext-bin":
         return read_fasttext(path, limit, unicode_errors)
     with Source(path) as source:
+        if format == "auto" and has_fasttext_magic(source.peek(4, 1)):
+            return read_fasttext(path, limit, unicode_errors, source)
         first = source.readline(_FIRST_LINE_BYTES, 1)
         if not first.strip():
             if not first or source.rest_is_blank(1):

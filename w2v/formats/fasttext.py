@@ -33,8 +33,8 @@ import numpy as np
 
 from w2v.atomic import atomic_path
 from w2v.errors import W2VError
-from w2v.formats.compression import DECOMPRESSION_ERRORS, DamagedData, open_vector_file
-from w2v.formats.reading import UnicodeErrors, VectorFile, warn_words
+from w2v.formats.compression import DamagedData, open_vector_file
+from w2v.formats.reading import Source, UnicodeErrors, VectorFile, warn_words
 from w2v.subwords import Subwords, SubwordTable
 
 MAGIC = 793712314
@@ -93,10 +93,15 @@ class FastTextModel:
 
 
 def read_fasttext(path: str | os.PathLike[str], limit: int | None = None,
-                  unicode_errors: UnicodeErrors = "replace") -> VectorFile:
+                  unicode_errors: UnicodeErrors = "replace",
+                  source: Source | None = None) -> VectorFile:
     """The vectors of the first `limit` words (None: all) of a fastText .bin, with the table
-    that gives any other word a vector."""
-    data, compression = _contents(path)
+    that gives any other word a vector. `source`, where given, is the file already opened
+    (and perhaps peeked at): a pipe cannot be opened twice."""
+    if source is None or source.remaining() is not None:  # a plain file: mapped, not read
+        data, compression = _contents(path)
+    else:
+        data, compression = source.read_rest(1), source.compression
     model = _parse(data, path, unicode_errors)
     words = model.words[:limit]
     if model.subwords is None:
@@ -164,6 +169,10 @@ def _parse(data: mmap.mmap | bytes, path: str | os.PathLike[str],
     if nlabels or model_id == 3:
         raise W2VError(f"{path} is a supervised fastText model (a classifier); only word "
                        f"vector models (skip-gram, CBOW) can be read")
+    if not 0 <= size == nwords:
+        raise W2VError(f"{path} is damaged: its dictionary holds {size} entries for {nwords} "
+                       f"words")
+    reader._need(10 * size, "the dictionary")  # each entry: a word's 0 byte, its count and kind
     words, word_bytes, counts, replaced = reader.entries(size, unicode_errors)
     reader.skip(8 * max(pruned, 0), "the pruned index")
     input_matrix = reader.matrix("the input matrix")
@@ -182,19 +191,9 @@ def _parse(data: mmap.mmap | bytes, path: str | os.PathLike[str],
                          replaced=replaced)
 
 
-def is_fasttext_bin(path: str | os.PathLike[str]) -> bool:
-    """Whether the file (decompressed) starts with fastText's magic number."""
-    try:
-        stream, _ = open_vector_file(path)
-    except W2VError:
-        return False
-    try:
-        head = stream.read(4)
-    except (DamagedData, *DECOMPRESSION_ERRORS):
-        return False
-    finally:
-        stream.close()
-    return len(head) == 4 and struct.unpack("<i", head)[0] == MAGIC
+def has_fasttext_magic(head: bytes) -> bool:
+    """Whether a file whose (decompressed) first bytes are `head` is a fastText model."""
+    return len(head) >= 4 and struct.unpack("<i", head[:4])[0] == MAGIC
 
 
 def _entry_word(word: str) -> bytes:

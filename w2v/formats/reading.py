@@ -96,6 +96,13 @@ class Source:
             self.pos = 0
         return len(self.data) - self.pos >= n
 
+    def read_rest(self, line: int) -> bytes:
+        """Every byte not used yet, reading to the end of the file."""
+        while self.fill(len(self.data) - self.pos + 1, line):
+            pass
+        rest, self.pos = self.data[self.pos :], len(self.data)
+        return rest
+
     def peek(self, n: int, line: int) -> bytes:
         """Up to `n` next bytes, without using them."""
         self.fill(n, line)
