@@ -254,7 +254,7 @@ def test_a_dictionary_longer_than_its_word_rows_is_damage(written, tmp_path: Pat
     _, path = written
     data = bytearray(path.read_bytes())
     start = 8 + 4 * 12 + 8  # magic, version, the arguments (12 ints and a double)
-    size, nwords = struct.unpack_from("<ii", data, start)
+    (size,) = struct.unpack_from("<i", data, start)
     struct.pack_into("<i", data, start, size + 1)
     damaged = path.with_name("damaged.bin")
     damaged.write_bytes(bytes(data))
