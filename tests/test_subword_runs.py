@@ -16,6 +16,7 @@ from gensim.models.fasttext import load_facebook_vectors
 
 import w2v as api
 from w2v.data.prepare import prepare
+from w2v.errors import W2VError
 from w2v.evaluate import evaluate_word_pairs
 from w2v.subwords import char_ngrams, fasttext_hash
 from w2v.vectors import Vectors
@@ -156,3 +157,17 @@ def test_plain_runs_still_refuse_unknown_words(dataset: Path, tmp_path: Path, ca
     assert_error(w2v(capsys, "export", "--run", plain, "--format", "fasttext-bin", "--output",
                      tmp_path / "m.bin"), "fasttext-bin needs")
     shutil.rmtree(plain)
+
+
+def test_a_run_whose_bucket_file_is_missing_or_damaged_is_one_clear_error(
+        run: Path, tmp_path: Path) -> None:
+    from w2v.run import SUBWORD_BUCKETS
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / SUBWORD_BUCKETS).unlink()
+    with pytest.raises(W2VError, match="is missing"):
+        Vectors.load(copy)
+    np.save(copy / SUBWORD_BUCKETS, np.array([3.0, 1.0]))
+    with pytest.raises(W2VError, match="is damaged"):
+        Vectors.load(copy)

@@ -313,8 +313,9 @@ class RunWriter:
     def write_vectors(self, vectors: np.ndarray, subwords: SubwordTable | None = None) -> None:
         """The word vectors and, with subwords, the table that forms any word's vector."""
         written = [(VECTORS, vectors)]
-        if subwords is not None:
-            written += [(SUBWORD_INPUT, subwords.input), (SUBWORD_BUCKETS, subwords.stored)]
+        if subwords is not None:  # the buckets first: a run is read as one by its input table
+            written = [(SUBWORD_BUCKETS, subwords.stored), (SUBWORD_INPUT, subwords.input),
+                       *written]
         for name, array in written:
             with self._writing(name) as tmp, open(tmp, "wb") as f:
                 np.save(f, array)
@@ -564,8 +565,9 @@ def read_run_subwords(run: Path, vocab_size: int) -> SubwordTable | None:
     if not (run / SUBWORD_INPUT).is_file():
         return None
     ngrams = Run(run).config.ngrams()
-    rows, stored = _read_matrix(run / SUBWORD_INPUT), np.load(run / SUBWORD_BUCKETS)
-    if ngrams is None or stored.ndim != 1 or len(rows) != vocab_size + len(stored):
+    rows, stored = _read_matrix(run / SUBWORD_INPUT), _read_buckets(run / SUBWORD_BUCKETS)
+    if ngrams is None or len(rows) != vocab_size + len(stored) or \
+            (len(stored) and (stored[0] < 0 or stored[-1] >= ngrams.buckets)):
         raise W2VError(f"run directory {run} is inconsistent: {SUBWORD_INPUT} has {len(rows)} "
                        f"rows for {vocab_size} words and {len(stored)} n-gram buckets")
     return SubwordTable(ngrams, rows, stored)
@@ -627,6 +629,20 @@ def _read_matrix(path: Path) -> np.ndarray:
             f"{path} is damaged: expected a 2-d float array, found {matrix.ndim}-d {matrix.dtype}"
         )
     return matrix
+
+
+def _read_buckets(path: Path) -> np.ndarray:
+    """The sorted bucket numbers of a run's stored n-gram rows."""
+    try:
+        buckets = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise W2VError(f"{path} is missing: the run's n-gram rows cannot be placed") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise W2VError(f"{path} is damaged: {error}") from None
+    if buckets.ndim != 1 or not np.issubdtype(buckets.dtype, np.integer) or \
+            (len(buckets) > 1 and not (np.diff(buckets) > 0).all()):
+        raise W2VError(f"{path} is damaged: expected increasing bucket numbers")
+    return buckets
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:

@@ -127,27 +127,33 @@ class SubwordInput(WordInput):
         stiffness = tuple(self._bag_stiffness(ids, part) for ids, part in stiffness)
         if self._use_padded(updates):
             rows, weights = self._padded_bags(words)
-            held = (weights > 0).to(updates.dtype)
-            # each occurrence counts 1/(occurrences of its word): the distinct words holding a row
-            occurrences = torch.zeros(self.vocab_size, dtype=updates.dtype,
-                                      device=updates.device).index_add_(
-                0, words, torch.ones_like(words, dtype=updates.dtype))
-            rows = rows.reshape(-1)
-            holders = torch.zeros(self.table.weight.shape[0], dtype=updates.dtype,
-                                  device=updates.device).index_add_(
-                0, rows, (held / occurrences.index_select(0, words).unsqueeze(1)).reshape(-1))
             # a padding entry (weight 0) points at row 0 and moves it by nothing
-            share = held.reshape(-1) * _damping(holders.index_select(0, rows).clamp_(min=1),
-                                                  self.damping)
-            moves = updates.unsqueeze(1) * share.view(*held.shape, 1)
+            share = (weights > 0).to(updates.dtype)
+            rows = rows.reshape(-1)
+            if self.damping:
+                share = share * self._padded_damping(words, rows, share).view_as(share)
+            moves = updates.unsqueeze(1) * share.unsqueeze(2)
             return RowUpdates((rows,), (moves.view(-1, updates.shape[1]),), stiffness)
         bags = self._flat_bags(words)
         per_word = torch.zeros(bags.distinct.shape[0], updates.shape[1], dtype=updates.dtype,
                                device=updates.device).index_add_(0, bags.inverse, updates)
-        holders = torch.bincount(bags.rows, minlength=self.table.weight.shape[0])
-        share = _damping(holders.index_select(0, bags.rows).to(updates.dtype), self.damping)
-        return RowUpdates((bags.rows,), (per_word.index_select(0, bags.owners).mul_(
-            share.unsqueeze(1)),), stiffness)
+        moves = per_word.index_select(0, bags.owners)
+        if self.damping:
+            holders = torch.bincount(bags.rows, minlength=self.table.weight.shape[0])
+            moves.mul_(_damping(holders.index_select(0, bags.rows).to(updates.dtype),
+                                self.damping).unsqueeze(1))
+        return RowUpdates((bags.rows,), (moves,), stiffness)
+
+    def _padded_damping(self, words: Tensor, rows: Tensor, held: Tensor) -> Tensor:
+        """The damping of each entry of the padded bags of `words` (rows: their row ids, flat;
+        held: 1 where the entry is not padding)."""
+        # each occurrence counts 1/(occurrences of its word): the distinct words holding a row
+        occurrences = torch.zeros(self.vocab_size, dtype=held.dtype, device=held.device).index_add_(
+            0, words, torch.ones_like(words, dtype=held.dtype))
+        holders = torch.zeros(self.table.weight.shape[0], dtype=held.dtype,
+                              device=held.device).index_add_(
+            0, rows, (held / occurrences.index_select(0, words).unsqueeze(1)).reshape(-1))
+        return _damping(holders.index_select(0, rows).clamp_(min=1), self.damping)
 
     def _bag_stiffness(self, words: Tensor, stiffness: Tensor) -> tuple[Tensor, Tensor]:
         """The stiffness given for the vectors of `words`, at the rows of their bags."""
@@ -177,10 +183,11 @@ class SubwordInput(WordInput):
         lengths = self.bag_lengths.index_select(0, distinct)
         ends = torch.cumsum(lengths, 0)
         offsets = ends - lengths
-        owners = torch.repeat_interleave(torch.arange(distinct.shape[0]), lengths)
+        owners = torch.repeat_interleave(torch.arange(distinct.shape[0], device=words.device),
+                                         lengths)
         # entry k of the batch's bags is entry k - offsets[owner] of its word's bag
         shift = (self.bag_starts.index_select(0, distinct) - offsets).index_select(0, owners)
-        positions = torch.arange(owners.shape[0]) + shift
+        positions = torch.arange(owners.shape[0], device=words.device) + shift
         return _FlatBags(distinct, inverse, self.bag_rows.index_select(0, positions), offsets,
                          owners)
 
