@@ -44,6 +44,7 @@ class SGD:
         # Where set, told the rows of a table ("input" or "output") before they change: the
         # processes' sync keeps them (w2v.distributed.TableSync.before_update).
         self.before_update: Callable[[str, Tensor], None] | None = None
+        self._stiffness: dict[str, Tensor] = {}  # per table, zero between steps (`apply`)
 
     def updates(self, batch: Batch, lr: float | Tensor, with_loss: bool = True) -> Updates:
         """The model's updates for a batch, with the stiffness the step limit needs."""
@@ -76,27 +77,33 @@ class SGD:
         the table `name` ("input" or "output"); with a limit, each row's rows scaled by
         min(1, limit / its stiffness)."""
         table = getattr(self.model, name).weight
-        scale = None if limit is None else scales(table.shape[0], updates, limit)
+        stiffness = None if limit is None else self._summed_stiffness(name, table, updates)
         for row_updates in updates:
             for ids, rows in zip(row_updates.ids, row_updates.rows, strict=True):
-                if scale is not None:
-                    rows = rows.mul_(scale[ids].unsqueeze(1))
+                if stiffness is not None:  # min(1, limit / stiffness); 1 / 0 = inf: scale 1
+                    scale = stiffness[ids].reciprocal_().mul_(limit).clamp_(max=1.0)
+                    rows = rows.mul_(scale.unsqueeze(1))
                 if frozen is not None:
                     rows = rows.masked_fill(frozen[ids].unsqueeze(1), 0.0)
                 if self.before_update is not None:
                     self.before_update(name, ids)
                 table.index_add_(0, ids, rows)
+        if stiffness is not None:  # zero again, for the next step
+            for row_updates in updates:
+                for ids, _ in row_updates.stiffness:
+                    stiffness.index_fill_(0, ids, 0.0)
 
-
-def scales(table_size: int, updates: Sequence[RowUpdates], limit: float | Tensor) -> Tensor:
-    """[table_size] min(1, limit / stiffness) for each row, its stiffness summed over all the
-    parts of all the updates (rows without any: 1)."""
-    stiffness = torch.zeros(table_size, dtype=updates[0].rows[0].dtype,
-                            device=updates[0].rows[0].device)
-    for row_updates in updates:
-        for ids, part in row_updates.stiffness:
-            stiffness.index_add_(0, ids, part)
-    return stiffness.reciprocal_().mul_(limit).clamp_(max=1.0)  # 1 / 0 = inf: scale 1
+    def _summed_stiffness(self, name: str, table: Tensor,
+                          updates: Sequence[RowUpdates]) -> Tensor:
+        """[rows of the table] each row's stiffness summed over all the parts of all the
+        updates, in a buffer kept zero between steps: only the rows of a step are touched."""
+        stiffness = self._stiffness.get(name)
+        if stiffness is None or stiffness.shape[0] != table.shape[0]:
+            stiffness = self._stiffness[name] = table.new_zeros(table.shape[0])
+        for row_updates in updates:
+            for ids, part in row_updates.stiffness:
+                stiffness.index_add_(0, ids, part)
+        return stiffness
 
 
 class Step:
