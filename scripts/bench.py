@@ -713,9 +713,7 @@ def bench_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float, prepare
     run_dir = args.out / "runs" / f"w2v-{args.model}-n{nproc}-b{batch_size or 0}-s{seed}"
     flags = ["--data", str(dataset), "--run-dir", str(run_dir), "--seed", str(seed), "--quiet",
              "--force",
-             "--device", args.device]
-    if args.model != "skipgram":
-        flags += ["--config", str(ROOT / "configs" / f"{args.model}.toml")]
+             "--device", args.device, "--model", args.model]
     if args.epochs:
         flags += ["--epochs", str(args.epochs)]
     if nproc > 1:

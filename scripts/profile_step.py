@@ -1,7 +1,7 @@
 """Host time and kernel-launching operations of one training step, per layout of the context slots.
 
-    python scripts/profile_step.py                    # skip-gram, 64 centers, dim 4
-    python scripts/profile_step.py --step-limit 4     # with the step limit
+    python scripts/profile_step.py                    # skip-gram, 64 centers, dim 4; plain and limited
+    python scripts/profile_step.py --step-limit 3     # with the default step limit only
     python scripts/profile_step.py --model cbow --batch-size 2048 --dim 100
 
 On a GPU every operation of a step costs a kernel launch and some microseconds of host time,
@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--dim", type=int, default=4)
     parser.add_argument("--vocab", type=int, default=2000)
-    parser.add_argument("--step-limit", type=float, nargs="+", default=[0.0])
+    parser.add_argument("--step-limit", type=float, nargs="+", default=[0.0, TrainConfig().step_limit],
+                        help="step limits to profile (0: plain SGD)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()

@@ -18,8 +18,13 @@ README = (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize(("file", "model"), [("ptb.toml", "skipgram"), ("cbow.toml", "cbow")])
-def test_the_config_files_hold_the_defaults(file: str, model: str) -> None:
-    assert TrainConfig(**read_toml(ROOT / "configs" / file)) == defaults(model)
+@pytest.mark.parametrize("device_type", ["cpu", "cuda"])
+def test_the_config_files_hold_the_defaults(file: str, model: str, device_type: str) -> None:
+    path = ROOT / "configs" / file
+    assert load_config(path, device_type=device_type) == defaults(model, device_type)
+    # the batch size and the rate are left to the device and the batch, and said in comments
+    assert {"batch_size", "lr"}.isdisjoint(read_toml(path))
+    assert load_config(path, batch_size=32768).lr == {"skipgram": 0.07, "cbow": 0.2}[model]
 
 
 def test_the_readme_states_the_defaults() -> None:
@@ -83,7 +88,7 @@ def test_every_model_has_its_defaults_and_its_class() -> None:
 
 
 RUN_FILES = ["run.json", "config.json", "metrics.jsonl", "checkpoint.pt", "vectors.npy",
-             "loss.png", "words.png"]
+             "loss.png", "words.png", "subword_input.npy", "subword_buckets.npy"]
 
 
 def test_the_run_directorys_file_names_are_in_one_module() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from support import topic_corpus, train_here
 
-from w2v.config import TrainConfig
+from w2v.config import TrainConfig, default_lr
 from w2v.data.corpus import open_dataset
 from w2v.data.prepare import prepare
 from w2v.device import resolve_device
@@ -114,11 +114,14 @@ def zipf_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_batches_of_65536_do_not_diverge_under_the_step_limit(zipf_dataset: Path,
                                                                tmp_path: Path) -> None:
-    config = TrainConfig(dim=16, epochs=3, batch_size=65536, lr=0.035, sample=0.0, log_every=1)
+    # the default rate and limit of this batch size
+    config = TrainConfig(dim=16, epochs=3, batch_size=65536, lr=default_lr("skipgram", 65536),
+                         sample=0.0, log_every=1)
     data = open_dataset(zipf_dataset)
     with pytest.raises(W2VError, match="training diverged"):  # plain SGD
         train_here(data, config.replace(step_limit=0.0), tmp_path / "plain", threads=1)
-    train_here(data, config.replace(step_limit=4.0), tmp_path / "limited", threads=1)
+    train_here(data, config.replace(step_limit=TrainConfig().step_limit), tmp_path / "limited",
+               threads=1)
     losses = [json.loads(line)["loss"]
               for line in (tmp_path / "limited" / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) >= 10 and losses[-1] < 0.95 * losses[0]
