@@ -613,8 +613,8 @@ def bench_subwords_w2v(args: argparse.Namespace, dataset: Path, prepare_s: float
 
     run_dir = args.out / "runs" / f"w2v-subwords{subwords}-s{seed}"
     flags = ["--data", str(dataset), "--run-dir", str(run_dir), "--seed", str(seed), "--quiet",
-             "--force",
-             "--subwords", subwords, "--buckets", str(args.buckets)]
+             "--force", "--device", args.device,
+             "--subwords", subwords, "--buckets", str(args.buckets), *step_limit_flags(args)]
     if args.epochs:
         flags += ["--epochs", str(args.epochs)]
     _, seconds, peak = run_sampled(w2v("train", *flags))
