@@ -20,7 +20,7 @@ from w2v.errors import W2VError
 from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
 from w2v.run import Table, is_run_file, read_run_query_form, read_run_vectors
-from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k
+from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k, unit_vectors
 from w2v.subwords import SubwordTable
 
 if TYPE_CHECKING:
@@ -229,13 +229,14 @@ class Vectors:
     def vectors_of(self, words: Sequence[str], norm: bool = False) -> np.ndarray:
         """[len(words), dim]: the vectors of `words`, as `get_vector` gives them."""
         keys = [self._key(word) for word in words]
-        unseen = [key for key in keys if key not in self.key_to_index]
+        at = np.array([self.key_to_index.get(key, -1) for key in keys], dtype=np.int64)
+        inside = at >= 0
+        unseen = [key for key, known in zip(keys, inside, strict=True) if not known]
         if unseen and self.subwords is None:
-            self.get_index(unseen[0])  # the error naming close words
+            self.get_index(words[int(np.argmin(inside))])  # the error naming close words
         rows = np.empty((len(words), self.dim), dtype=np.float32)
-        inside = np.array([key in self.key_to_index for key in keys], dtype=bool)
-        ids = [self.key_to_index[key] for key in keys if key in self.key_to_index]
-        rows[inside] = self.vectors[ids] / self.norms[ids, None] if norm else self.vectors[ids]
+        ids = at[inside]
+        rows[inside] = unit_vectors(self.vectors, self.norms, ids) if norm else self.vectors[ids]
         if unseen:
             found = self.subwords.unseen_vectors(unseen)
             rows[~inside] = found / safe_norms(found)[:, None] if norm else found
@@ -353,7 +354,8 @@ class Vectors:
         known = self.key_to_index.get(self._key(word2))
         limit = distances[known] if known is not None else self.distances(word1, [word2])[0]
         closer = np.flatnonzero(distances < limit)
-        return [self.words[i] for i in closer if self.words[i] != self._key(word1)]
+        itself = self._key(word1)
+        return [self.words[i] for i in closer if self.words[i] != itself]
 
     words_closer_than = closer_than
 
