@@ -15,6 +15,7 @@ from cli_support import assert_error, w2v
 from gensim.models.fasttext import load_facebook_vectors
 
 import w2v as api
+from w2v.correlation import spearman
 from w2v.data.prepare import prepare
 from w2v.errors import W2VError
 from w2v.evaluate import evaluate_word_pairs
@@ -171,3 +172,18 @@ def test_a_run_whose_bucket_file_is_missing_or_damaged_is_one_clear_error(
     np.save(copy / SUBWORD_BUCKETS, np.array([3.0, 1.0]))
     with pytest.raises(W2VError, match="is damaged"):
         Vectors.load(copy)
+
+
+def test_a_word_past_restrict_vocab_is_scored_by_its_ngrams(run: Path, tmp_path: Path) -> None:
+    vectors = Vectors.load(run)
+    late = vectors.words[-8:]  # in the vocabulary, past the first 5 words
+    pairs = tmp_path / "pairs.tsv"
+    human = [9.0, 7.0, 4.0, 1.0]
+    pairs.write_text("".join(f"{a}\t{b}\t{h}\n" for a, b, h in
+                             zip(late[:4], late[4:], human, strict=True)))
+    scores = evaluate_word_pairs(vectors, pairs, restrict_vocab=5)
+    assert (scores.pairs, scores.unseen) == (4, 4)
+    ngrams = vectors.subwords.unseen_vectors(late)
+    units = ngrams / np.linalg.norm(ngrams, axis=1, keepdims=True)
+    cosines = (units[:4] * units[4:]).sum(1)
+    assert scores.spearman == pytest.approx(spearman(np.array(human), cosines), abs=1e-6)
