@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from cli_support import assert_error, w2v
-from gensim.models.fasttext import load_facebook_vectors
+from gensim.models.fasttext import load_facebook_model, load_facebook_vectors
 
 import w2v as api
 from w2v.correlation import spearman
@@ -131,6 +131,12 @@ def test_cbow_trains_with_subwords(dataset: Path, tmp_path: Path) -> None:
     vectors = Vectors.load(tmp_path / "cbow")
     nearest = [w for w, _ in vectors.most_similar("mustangish", topn=3)]
     assert all(w.startswith("mustang") for w in nearest), nearest
+    # its fastText model says how it was trained, for gensim to go on training it so
+    vectors.save(tmp_path / "cbow.bin", "fasttext-bin")
+    model = load_facebook_model(str(tmp_path / "cbow.bin"))
+    assert (model.sg, model.window, model.epochs, model.negative) == (0, 3, 4, 5)
+    assert model.min_count == min(vectors.counts)
+    assert Vectors.load(tmp_path / "cbow.bin").subwords.training.model == "cbow"
 
 
 @pytest.mark.parametrize(("flags", "message"), [

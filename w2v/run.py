@@ -51,7 +51,7 @@ from w2v.config import TrainConfig
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 from w2v.lock import DirectoryLock, directory_locked
-from w2v.subwords import SubwordTable
+from w2v.subwords import SubwordTable, TrainingArgs
 
 if TYPE_CHECKING:
     import torch
@@ -555,22 +555,28 @@ def read_run_vectors(run_dir: str | os.PathLike[str], limit: int | None = None,
             f"run directory {run} is inconsistent: {VOCAB} has {len(vocab)} "
             f"words but {source} has {len(matrix)} rows"
         )
-    subwords = read_run_subwords(run, len(vocab)) if table is None else None
+    subwords = read_run_subwords(run, vocab.counts) if table is None else None
     return (vocab.words[:limit], np.array(matrix[:limit], dtype=np.float32), vocab.counts[:limit],
             subwords)
 
 
-def read_run_subwords(run: Path, vocab_size: int) -> SubwordTable | None:
-    """The subword table of a run trained with subwords, memory-mapped; None for another run."""
+def read_run_subwords(run: Path, counts: np.ndarray) -> SubwordTable | None:
+    """The subword table of a run trained with subwords, memory-mapped, with how it was
+    trained (`counts`: the vocabulary's); None for another run."""
     if not (run / SUBWORD_INPUT).is_file():
         return None
-    ngrams = Run(run).config.ngrams()
+    config = Run(run).config
+    ngrams, vocab_size = config.ngrams(), len(counts)
     rows, stored = _read_matrix(run / SUBWORD_INPUT), _read_buckets(run / SUBWORD_BUCKETS)
     if ngrams is None or len(rows) != vocab_size + len(stored) or \
             (len(stored) and (stored[0] < 0 or stored[-1] >= ngrams.buckets)):
         raise W2VError(f"run directory {run} is inconsistent: {SUBWORD_INPUT} has {len(rows)} "
                        f"rows for {vocab_size} words and {len(stored)} n-gram buckets")
-    return SubwordTable(ngrams, rows, stored)
+    # fastText records a min_count: here the smallest count the vocabulary kept
+    training = TrainingArgs(config.model, config.window, config.epochs,
+                            int(counts.min()) if len(counts) else 1, config.negatives,
+                            config.sample)
+    return SubwordTable(ngrams, rows, stored, training)
 
 
 def read_run_query_form(run_dir: str | os.PathLike[str]) -> Callable[[str], str | None] | None:

@@ -213,6 +213,20 @@ def mean_rows(table: np.ndarray, bags: WordBags, chunk_rows: int = 1 << 20) -> n
 
 
 @dataclass(frozen=True)
+class TrainingArgs:
+    """What fastText records about how a model was trained (gensim continues training a
+    model it loads with them); only dim, bucket, minn and maxn change how vectors are read.
+    The defaults are fastText's."""
+
+    model: str = "skipgram"
+    window: int = 5
+    epochs: int = 5
+    min_count: int = 5
+    negatives: int = 5
+    sample: float = 1e-4
+
+
+@dataclass(frozen=True)
 class SubwordTable:
     """fastText's input matrix with its n-gram settings: a vector for any word.
 
@@ -223,6 +237,7 @@ class SubwordTable:
     subwords: Subwords
     input: np.ndarray  # [nwords + buckets stored, dim]
     stored: np.ndarray | None = None  # int64, sorted; None: every bucket
+    training: TrainingArgs | None = None  # how it was trained, where known
 
     @property
     def nwords(self) -> int:

@@ -116,7 +116,8 @@ def write_vectors(
                            "word2vec-binary instead")
         counts = np.ones(len(words), np.int64) if counts is None else counts
         write_fasttext_bin(path, FastTextModel(list(words), counts, subwords.input, None,
-                                               subwords.subwords, TrainingArgs(),
+                                               subwords.subwords,
+                                               subwords.training or TrainingArgs(),
                                                stored=subwords.stored))
     elif format == "tsv":
         return write_projector_tsv(path, words, matrix)

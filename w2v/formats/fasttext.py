@@ -35,7 +35,7 @@ from w2v.atomic import atomic_path
 from w2v.errors import W2VError
 from w2v.formats.compression import DamagedData, open_vector_file
 from w2v.formats.reading import Source, UnicodeErrors, VectorFile, warn_words
-from w2v.subwords import Subwords, SubwordTable
+from w2v.subwords import Subwords, SubwordTable, TrainingArgs
 
 MAGIC = 793712314
 VERSION = 12
@@ -48,19 +48,6 @@ _ARGS = struct.Struct("<12id")
 _DICT_HEAD = struct.Struct("<3i2q")
 _ENTRY_TAIL = struct.Struct("<qb")
 _MATRIX_HEAD = struct.Struct("<2q")
-
-
-@dataclass(frozen=True)
-class TrainingArgs:
-    """What fastText records about how a model was trained; only dim, bucket, minn and maxn
-    change how vectors are read. The defaults are fastText's."""
-
-    model: str = "skipgram"
-    window: int = 5
-    epochs: int = 5
-    min_count: int = 5
-    negatives: int = 5
-    sample: float = 1e-4
 
 
 @dataclass
@@ -85,7 +72,7 @@ class FastTextModel:
     def table(self) -> SubwordTable:
         if self.subwords is None:
             raise W2VError("this fastText model has no subwords (its maxn is 0)")
-        return SubwordTable(self.subwords, self.input, self.stored)
+        return SubwordTable(self.subwords, self.input, self.stored, self.args)
 
     def bag_words(self) -> Sequence[str | bytes]:
         """The words as fastText hashes them: their stored bytes."""
