@@ -163,10 +163,11 @@ class TableSync:
         # wait for the device at every step, so there the rows of every update are kept and the
         # earliest value of a row counts. keep_all chooses either way on any device.
         self.keep_all = first.is_cuda if keep_all is None else keep_all
-        # per table, a flag per row, set while this rank keeps the row, and a slot per row where
-        # `before_update` finds one place of each row in an update
-        self.flags = {name: torch.zeros(len(t), dtype=torch.uint8, device=t.device)
-                      for name, t in tables.items()}
+        # where rows are picked: per table, a flag per row, set while this rank keeps the row,
+        # and a slot per row where `before_update` finds one place of each row in an update
+        self.flags = {} if self.keep_all else {
+            name: torch.zeros(len(t), dtype=torch.uint8, device=t.device)
+            for name, t in tables.items()}
         self.slots = {} if self.keep_all else {
             name: torch.zeros(len(t), dtype=torch.int64, device=t.device)
             for name, t in tables.items()}
@@ -196,7 +197,7 @@ class TableSync:
         heads = [torch.empty_like(head) for _ in range(world)]
         dist.all_gather(heads, head)
         sizes = [[int(n) for n in h[len(counters):].tolist()] for h in heads]
-        every_ids = self._exchange({name: [ids] for name, (ids, _) in own.items()}, sizes, rank)
+        every_ids = self._exchange({name: ids for name, (ids, _) in own.items()}, sizes, rank)
         payloads, layouts, last_values = {}, {}, {}
         for t, (name, (_, kept)) in enumerate(own.items()):
             layout = layouts[name] = self._alone_first(name, every_ids[t])
@@ -206,56 +207,53 @@ class TableSync:
                                                    out=self.scratch.take(len(ids) - alone))
             payload = torch.index_select(self.tables[name], 0, ids, out=self.scratch.take(len(ids)))
             payload[alone:].sub_(last_values[name])
-            payloads[name] = [payload]
-        received = self._exchange(payloads, sizes, rank, like_rows=True)
+            payloads[name] = payload
+        received = self._exchange(payloads, sizes, rank)
         for t, name in enumerate(own):
-            self._apply(name, layouts[name], last_values[name], [r[0] for r in received[t]])
-        sent = sum(_nbytes(ids) + _nbytes(p[0]) for (ids, _), p in
+            self._apply(name, layouts[name], last_values[name], received[t])
+        sent = sum(_nbytes(ids) + _nbytes(p) for (ids, _), p in
                    zip(own.values(), payloads.values(), strict=True))
         self.totals.add(sum(map(sum, sizes)), (world - 1) * sent + _nbytes(head) * world,
                         time.perf_counter() - begin)
         return torch.stack(heads)[:, :len(counters)].sum(0).tolist()
 
-    def _alone_first(self, table: str, every_ids: list[tuple[torch.Tensor, ...]]) -> _Layout:
+    def _alone_first(self, table: str, every_ids: list[torch.Tensor]) -> _Layout:
         """Every rank's changed rows of `table`, reordered so that those no other rank changed
         come first; every rank forms the same order."""
         changers = self.changers[table]
-        for (ids,) in every_ids:
+        for ids in every_ids:
             changers[ids] += 1  # a rank's ids are distinct
         per_rank, own_order = [], None
         rank = dist.get_rank()
-        for r, (ids,) in enumerate(every_ids):
+        for r, ids in enumerate(every_ids):
             once = changers[ids] == 1
             order = torch.cat([torch.nonzero(once).view(-1), torch.nonzero(~once).view(-1)])
             alone = int(once.sum())
             per_rank.append((ids.index_select(0, order), alone))
             if r == rank:
                 own_order = order
-        for (ids,) in every_ids:
+        for ids in every_ids:
             changers[ids] = 0
         return _Layout(per_rank, own_order)
 
-    def _exchange(self, own: dict[str, list[torch.Tensor]], sizes: list[list[int]], rank: int,
-                  like_rows: bool = False) -> list[list[tuple[torch.Tensor, ...]]]:
-        """Send this rank's tensors of each table (row ids, or with like_rows [n, dim] rows) to
-        every other rank; per table, every rank's, in rank order."""
+    def _exchange(self, own: dict[str, torch.Tensor], sizes: list[list[int]],
+                  rank: int) -> list[list[torch.Tensor]]:
+        """Send this rank's tensor of each table (row ids, or [n, dim] rows) to every other
+        rank; per table, every rank's, in rank order."""
         ops, received = [], []
-        for t, tensors in enumerate(own.values()):
+        for t, mine in enumerate(own.values()):
             per_rank = []
             for peer, peer_sizes in enumerate(sizes):
                 if peer == rank:
-                    per_rank.append(tuple(tensors))
+                    per_rank.append(mine)
                     continue
                 n = peer_sizes[t]
-                theirs = tuple(self.scratch.take(n) if like_rows else mine.new_empty(n)
-                               for mine in tensors)
+                theirs = self.scratch.take(n) if mine.dim() == 2 else mine.new_empty(n)
                 per_rank.append(theirs)
-                for k, (mine, buffer) in enumerate(zip(tensors, theirs, strict=True)):
-                    tag = 2 * t + k
-                    if len(mine):
-                        ops.append(dist.P2POp(dist.isend, mine, peer, tag=tag))
-                    if n:
-                        ops.append(dist.P2POp(dist.irecv, buffer, peer, tag=tag))
+                if len(mine):
+                    ops.append(dist.P2POp(dist.isend, mine, peer, tag=t))
+                if n:
+                    ops.append(dist.P2POp(dist.irecv, theirs, peer, tag=t))
             received.append(per_rank)
         if ops:
             for work in dist.batch_isend_irecv(ops):
@@ -271,7 +269,8 @@ class TableSync:
         rank = dist.get_rank()
         ids, alone = layout.per_rank[rank]
         weights.index_copy_(0, ids[alone:], last_values)
-        self.flags[table][ids] = 0
+        if not self.keep_all:
+            self.flags[table][ids] = 0
         for r, ((ids, alone), payload) in enumerate(zip(layout.per_rank, payloads, strict=True)):
             if r != rank:
                 weights.index_copy_(0, ids[:alone], payload[:alone])
