@@ -117,7 +117,7 @@ def train(
     lr: Annotated[float | None, typer.Option(
         help="Starting learning rate (default: the model's, higher for batches above 4096).")] = None,
     step_limit: Annotated[float | None, typer.Option(
-        help="Largest stiffness of a table row in one step, for large batches (0: plain SGD).")] = None,
+        help="Largest lr x stiffness of a table row in one step (0: plain SGD).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     subwords: Annotated[str | None, typer.Option(
         help="MIN-MAX: a word's vector is the mean of its own and its character n-grams' "

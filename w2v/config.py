@@ -27,7 +27,7 @@ class TrainConfig:
     group_size: int = 64
     lr: float = 0.035
     min_lr_ratio: float = 1e-4
-    step_limit: float = 3.0  # largest stiffness of a row in one step (w2v.step); 0: plain SGD
+    step_limit: float = 3.0  # largest lr x stiffness of a row in one step (w2v.step); 0: plain SGD
     chunk_tokens: int = 4_000_000
     seed: int = 1
     log_every: int = 20
