@@ -34,8 +34,13 @@ def parse_setting(text: str) -> dict[str, Any]:
     setting: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
+        if name not in types or not value:
+            sys.exit(f"--setting {text!r}: {item!r} is not NAME=VALUE of a TrainConfig field")
         kind = types[name]
-        setting[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        try:
+            setting[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            sys.exit(f"--setting {text!r}: {name} takes a {kind.__name__}, not {value!r}")
     return setting
 
 
@@ -89,14 +94,14 @@ def main() -> None:
     settings = [(text, parse_setting(text)) for text in args.setting]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-        futures = {(text, seed): pool.submit(
+        futures = {(i, seed): pool.submit(
             train_and_score, args.data, str(args.out / f"{i}-s{seed}"), args.device, setting,
             seed, args.men)
             for i, (text, setting) in enumerate(settings) for seed in args.seeds}
         results = {key: outcome(future) for key, future in futures.items()}
     print(f"{'setting':<52} {'seed':>4} {'words/s':>12} {'WS353':>6} {'MEN':>6} {'analogy%':>8}")
-    for text, _ in settings:
-        mine = [results[text, seed] for seed in args.seeds]
+    for i, (text, _) in enumerate(settings):
+        mine = [results[i, seed] for seed in args.seeds]
         for seed, r in zip(args.seeds, mine, strict=True):
             print(f"{text:<52} {seed:>4} {r['words_per_s']:>12,.0f} {r['wordsim']:>6.3f} "
                   f"{r['men']:>6.3f} {r['analogy']:>8.2f} {r['status']}")

@@ -420,7 +420,10 @@ def bench_phrase_check(args: argparse.Namespace) -> None:
     options = [str(settings.threshold), str(settings.min_count)]
     if any(s.startswith("c-rules") for s in args.systems) and settings.scoring != "word2phrase":
         sys.exit("c-rules scores as word2phrase.c does: --phrase-scoring word2phrase")
-    out.mkdir(parents=True, exist_ok=True)
+    unknown = set(args.systems) - {"w2v", "gensim", "c-rules", "c-rules-within-lines"}
+    if unknown:
+        sys.exit(f"--phrase-check compares w2v, gensim, c-rules and c-rules-within-lines, "
+                 f"not {', '.join(sorted(unknown))}")
     found: dict[str, set[str]] = {}
     rows = []
     for system in args.systems:
