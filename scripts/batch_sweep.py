@@ -40,7 +40,7 @@ def parse_setting(text: str) -> dict[str, Any]:
         try:
             setting[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
         except ValueError:
-            sys.exit(f"--setting {text!r}: {name} takes a {kind.__name__}, not {value!r}")
+            sys.exit(f"--setting {text!r}: {name} must be {kind.__name__}, not {value!r}")
     return setting
 
 
