@@ -194,7 +194,9 @@ def test_the_api_learns_phrases_and_joins_queries(tmp_path: Path,
     assert vectors.most_similar("new york", topn=5) == vectors.most_similar("new_york", topn=5)
     assert np.array_equal(vectors["new york"], vectors["new_york"])
     assert query_form(Tokenizer("whitespace"), Phrases()) is None
-    with pytest.raises(W2VError, match="--phrase-threshold applies only to learning phrases"):
+    # named as the API names it
+    with pytest.raises(W2VError, match="^phrase_threshold applies only to learning phrases; "
+                                       "add phrases=1"):
         w2v.prepare(corpus[0], data_dir=tmp_path / "other", phrase_threshold=0.3)
 
 

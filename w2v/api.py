@@ -58,7 +58,8 @@ def prepare(source: PathLike | Sequence[PathLike] | None = None, data_dir: PathL
 
     if count_memory < 16:
         raise W2VError(f"--count-memory must be at least 16 (MB), not {count_memory}")
-    settings = phrase_settings(phrases, phrase_scoring, phrase_threshold, phrase_min_count)
+    settings = phrase_settings(phrases, phrase_scoring, phrase_threshold, phrase_min_count,
+                               as_flags=False)
     sources = None if source is None else (
         [str(s) for s in source] if isinstance(source, list | tuple) else str(source))
     summary = prepare_dataset(sources, Path(data_dir), name=name, tokenizer=tokenizer,

@@ -90,14 +90,19 @@ NO_PHRASES = PhraseSettings()
 
 
 def phrase_settings(passes: int, scoring: str | None = None, threshold: float | None = None,
-                    min_count: int | None = None) -> PhraseSettings:
+                    min_count: int | None = None, as_flags: bool = True) -> PhraseSettings:
     """`prepare`'s phrase options as settings; None: the default. Options other than `passes`
-    are refused without it, since they would do nothing."""
-    given = {"--phrase-scoring": scoring, "--phrase-threshold": threshold,
-             "--phrase-min-count": min_count}
-    named = [flag for flag, value in given.items() if value is not None]
+    are refused without it, since they would do nothing; the error names them as command-line
+    flags, or with `as_flags` False as the keyword arguments of `w2v.prepare`."""
+    given = {"phrase_scoring": scoring, "phrase_threshold": threshold,
+             "phrase_min_count": min_count}
+    named = [name for name, value in given.items() if value is not None]
     if named and not passes:
-        raise W2VError(f"{named[0]} applies only to learning phrases; add --phrases 1 (or more)")
+        def say(name: str) -> str:
+            return f"--{name.replace('_', '-')}" if as_flags else name
+
+        more = "--phrases 1" if as_flags else "phrases=1"
+        raise W2VError(f"{say(named[0])} applies only to learning phrases; add {more} (or more)")
     return PhraseSettings(passes, scoring or "word2phrase", threshold,
                           DEFAULT_MIN_COUNT if min_count is None else min_count)
 
