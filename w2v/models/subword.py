@@ -81,6 +81,8 @@ class SubwordInput(WordInput):
                              persistent=False)
         self.register_buffer("bag_lengths", torch.from_numpy(lengths), persistent=False)
         self._padded: Tensor | None = None  # [vocab, longest bag] on a GPU, made when first used
+        # the last flat bags made, with the words they are for (a step asks up to three times)
+        self._last_bags: tuple[Tensor, int, _FlatBags] | None = None
         self.damping = SHARED_ROW_DAMPING  # 0 under the step limit (the trainer sets it)
         self.padded: bool | None = None  # the padded layout; None: on GPUs only
 
@@ -179,6 +181,15 @@ class SubwordInput(WordInput):
         return like.device.type != "cpu" if self.padded is None else self.padded
 
     def _flat_bags(self, words: Tensor) -> _FlatBags:
+        last = self._last_bags
+        # the same tensor, not changed in place since (its version counts in-place changes)
+        if last is not None and last[0] is words and last[1] == words._version:
+            return last[2]
+        bags = self._make_flat_bags(words)
+        self._last_bags = (words, words._version, bags)
+        return bags
+
+    def _make_flat_bags(self, words: Tensor) -> _FlatBags:
         distinct, inverse = torch.unique(words, return_inverse=True)
         lengths = self.bag_lengths.index_select(0, distinct)
         ends = torch.cumsum(lengths, 0)
