@@ -171,8 +171,10 @@ class TableSync:
         self.slots = {} if self.keep_all else {
             name: torch.zeros(len(t), dtype=torch.int64, device=t.device)
             for name, t in tables.items()}
-        # per table, during a sync: how many ranks changed each row
-        self.changers = {name: torch.zeros(len(t), dtype=torch.int32, device=t.device)
+        # per table, during a sync: how many ranks changed each row (a byte per row while
+        # the count fits: a quarter of the memory traffic of int32)
+        counts = torch.uint8 if dist.get_world_size() < 256 else torch.int32
+        self.changers = {name: torch.zeros(len(t), dtype=counts, device=t.device)
                          for name, t in tables.items()}
         self.kept = {name: KeptRows(t) for name, t in tables.items()}
         self.scratch = Scratch(first)
@@ -183,7 +185,7 @@ class TableSync:
         if not self.keep_all:
             flags = self.flags[table]
             rows = rows[flags[rows] == 0]
-            flags[rows] = 1
+            flags.index_fill_(0, rows, 1)
             rows = _distinct(rows, self.slots[table])
         self.kept[table].add(rows, self.tables[table])
 
@@ -222,18 +224,17 @@ class TableSync:
         come first; every rank forms the same order."""
         changers = self.changers[table]
         for ids in every_ids:
-            changers[ids] += 1  # a rank's ids are distinct
+            changers.index_put_((ids,), _ones(changers, len(ids)), accumulate=True)
         per_rank, own_order = [], None
         rank = dist.get_rank()
         for r, ids in enumerate(every_ids):
-            once = changers[ids] == 1
-            order = torch.cat([torch.nonzero(once).view(-1), torch.nonzero(~once).view(-1)])
-            alone = int(once.sum())
-            per_rank.append((ids.index_select(0, order), alone))
+            shared = changers.index_select(0, ids) > 1
+            order = torch.argsort(shared.to(torch.uint8), stable=True)
+            per_rank.append((ids.index_select(0, order), len(ids) - int(shared.sum())))
             if r == rank:
                 own_order = order
         for ids in every_ids:
-            changers[ids] = 0
+            changers.index_fill_(0, ids, 0)
         return _Layout(per_rank, own_order)
 
     def _exchange(self, own: dict[str, torch.Tensor], sizes: list[list[int]],
@@ -268,12 +269,12 @@ class TableSync:
         weights = self.tables[table]
         rank = dist.get_rank()
         ids, alone = layout.per_rank[rank]
-        weights.index_copy_(0, ids[alone:], last_values)
+        _copy_rows(weights, ids[alone:], last_values)
         if not self.keep_all:
-            self.flags[table][ids] = 0
+            self.flags[table].index_fill_(0, ids, 0)
         for r, ((ids, alone), payload) in enumerate(zip(layout.per_rank, payloads, strict=True)):
             if r != rank:
-                weights.index_copy_(0, ids[:alone], payload[:alone])
+                _copy_rows(weights, ids[:alone], payload[:alone])
             # in rank order, so every rank forms the same sums
             weights.index_add_(0, ids[alone:], payload[alone:])
 
@@ -385,6 +386,19 @@ def _distinct(rows: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
     places = torch.arange(len(rows), device=rows.device)
     slots[rows] = places
     return rows[slots[rows] == places]
+
+
+def _copy_rows(table: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor) -> None:
+    """table[ids] = rows, for distinct ids; on a CPU by numpy, which copies a row at a time
+    (a third faster than `index_copy_` on large tables, BENCHMARKS.md)."""
+    if table.device.type == "cpu":
+        table.numpy()[ids.numpy()] = rows.numpy()
+    else:
+        table.index_copy_(0, ids, rows)
+
+
+def _ones(like: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.ones(1, dtype=like.dtype, device=like.device).expand(n)
 
 
 def _nbytes(t: torch.Tensor) -> int:
