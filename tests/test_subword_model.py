@@ -113,6 +113,17 @@ def test_embedding_bag_forward_and_gradient_equal_the_dense_reference(padded: bo
     torch.testing.assert_close(side.word_vectors(), dense_means() @ weights)
 
 
+def test_bags_made_once_per_words_are_made_again_when_the_words_change() -> None:
+    weights, _ = tables(0)
+    side = subword_input(weights, padded=False)
+    words = torch.tensor([0, 5, 9])
+    first = side.vectors(words)
+    torch.testing.assert_close(side.vectors(words), first)  # the same words: the same bags
+    words[1] = 15  # changed in place: the bags of the new words
+    torch.testing.assert_close(side.vectors(words), (dense_means() @ weights)[[0, 15, 9]],
+                               rtol=1e-12, atol=1e-12)
+
+
 @LAYOUTS
 def test_weighted_sums_of_bags_equal_the_dense_reference(padded: bool) -> None:
     weights, _ = tables(1)
