@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 # PyTorch backs its large CPU tensors with 2 MB pages when this is set before its first
 # allocation: a step reads and writes rows all over tables of hundreds of MB, and with 4 kB
-# pages most of those reads miss the TLB (BENCHMARKS.md, "Huge pages").
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# pages most of those reads miss the TLB (BENCHMARKS.md, "Cheaper row work, and huge pages").
+# Only where the kernel has transparent huge pages: elsewhere PyTorch would warn.
+if os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 __version__ = "0.1.0"
 __all__ = ["Dataset", "EpochEvent", "Run", "TrainConfig", "Vectors", "W2VError", "prepare",
