@@ -26,7 +26,7 @@ import numpy as np
 from w2v.correlation import pearson, spearman
 from w2v.errors import W2VError
 from w2v.formats.text import is_number
-from w2v.similarity import Method, method_scores, safe_norms, unit_vectors
+from w2v.similarity import Method, method_scores, unit_rows, unit_vectors
 from w2v.vectors import Vectors
 
 # How many scores one batch of analogy questions may hold; bounds memory, not results.
@@ -309,8 +309,7 @@ class _Lookup:
     def _unseen_units(self) -> np.ndarray:
         """The unit vectors of the words outside the vocabulary, once all are known: their
         n-grams' (a word past `restrict_vocab` too, as outside it)."""
-        found = self.vectors.subwords.unseen_vectors(list(self.unseen))
-        return found / safe_norms(found)[:, None]
+        return unit_rows(self.vectors.subwords.unseen_vectors(list(self.unseen)))
 
 
 def _read_lines(path: str | os.PathLike[str]) -> list[str]:

@@ -20,7 +20,15 @@ from w2v.errors import W2VError
 from w2v.formats import READ_FORMATS, read_vectors, write_vectors
 from w2v.formats.reading import UnicodeErrors
 from w2v.run import Table, is_run_file, read_run_query_form, read_run_vectors
-from w2v.similarity import Method, cosines, method_scores, safe_norms, top_k, unit_vectors
+from w2v.similarity import (
+    Method,
+    cosines,
+    method_scores,
+    safe_norms,
+    top_k,
+    unit_rows,
+    unit_vectors,
+)
 from w2v.subwords import SubwordTable
 
 if TYPE_CHECKING:
@@ -239,7 +247,7 @@ class Vectors:
         rows[inside] = unit_vectors(self.vectors, self.norms, ids) if norm else self.vectors[ids]
         if unseen:
             found = self.subwords.unseen_vectors(unseen)
-            rows[~inside] = found / safe_norms(found)[:, None] if norm else found
+            rows[~inside] = unit_rows(found) if norm else found
         return rows
 
     def get_mean_vector(
@@ -335,7 +343,7 @@ class Vectors:
             raise W2VError("n_similarity needs at least one word on each side")
         means = [self.get_mean_vector(ws, pre_normalize=False, ignore_missing=False)
                  for ws in (ws1, ws2)]
-        first, second = means / safe_norms(np.stack(means))[:, None]
+        first, second = unit_rows(np.stack(means))
         return float(first @ second)
 
     def distances(self, word_or_vector: Key, other_words: Sequence[str] = ()) -> np.ndarray:
