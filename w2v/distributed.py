@@ -158,6 +158,7 @@ class TableSync:
 
     def __init__(self, tables: dict[str, torch.Tensor], keep_all: bool | None = None) -> None:
         self.tables = tables
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
         first = next(iter(tables.values()))
         # Picking out the rows not kept yet needs their count on the host: on a GPU that would
         # wait for the device at every step, so there the rows of every update are kept and the
@@ -173,7 +174,7 @@ class TableSync:
             for name, t in tables.items()}
         # per table, during a sync: how many ranks changed each row (a byte per row while
         # the count fits: a quarter of the memory traffic of int32)
-        counts = torch.uint8 if dist.get_world_size() < 256 else torch.int32
+        counts = torch.uint8 if self.world < 256 else torch.int32
         self.changers = {name: torch.zeros(len(t), dtype=counts, device=t.device)
                          for name, t in tables.items()}
         self.kept = {name: KeptRows(t) for name, t in tables.items()}
@@ -192,14 +193,14 @@ class TableSync:
     def __call__(self, counters: torch.Tensor) -> list[float]:
         """Sync the tables; return the counters summed over ranks."""
         begin = time.perf_counter()
-        rank, world = dist.get_rank(), dist.get_world_size()
+        rank, world = self.rank, self.world
         self.scratch.reset()
         own = {name: self.kept[name].take(unique=not self.keep_all) for name in self.tables}
         head = torch.cat([counters, counters.new_tensor([len(ids) for ids, _ in own.values()])])
         heads = [torch.empty_like(head) for _ in range(world)]
         dist.all_gather(heads, head)
         sizes = [[int(n) for n in h[len(counters):].tolist()] for h in heads]
-        every_ids = self._exchange({name: ids for name, (ids, _) in own.items()}, sizes, rank)
+        every_ids = self._exchange({name: ids for name, (ids, _) in own.items()}, sizes)
         payloads, layouts, last_values = {}, {}, {}
         for t, (name, (_, kept)) in enumerate(own.items()):
             layout = layouts[name] = self._alone_first(name, every_ids[t])
@@ -210,7 +211,7 @@ class TableSync:
             payload = torch.index_select(self.tables[name], 0, ids, out=self.scratch.take(len(ids)))
             payload[alone:].sub_(last_values[name])
             payloads[name] = payload
-        received = self._exchange(payloads, sizes, rank)
+        received = self._exchange(payloads, sizes)
         for t, name in enumerate(own):
             self._apply(name, layouts[name], last_values[name], received[t])
         sent = sum(_nbytes(ids) + _nbytes(p) for (ids, _), p in
@@ -226,26 +227,25 @@ class TableSync:
         for ids in every_ids:
             changers.index_put_((ids,), _ones(changers, len(ids)), accumulate=True)
         per_rank, own_order = [], None
-        rank = dist.get_rank()
         for r, ids in enumerate(every_ids):
             shared = changers.index_select(0, ids) > 1
             order = torch.argsort(shared.to(torch.uint8), stable=True)
             per_rank.append((ids.index_select(0, order), len(ids) - int(shared.sum())))
-            if r == rank:
+            if r == self.rank:
                 own_order = order
         for ids in every_ids:
             changers.index_fill_(0, ids, 0)
         return _Layout(per_rank, own_order)
 
-    def _exchange(self, own: dict[str, torch.Tensor], sizes: list[list[int]],
-                  rank: int) -> list[list[torch.Tensor]]:
+    def _exchange(self, own: dict[str, torch.Tensor],
+                  sizes: list[list[int]]) -> list[list[torch.Tensor]]:
         """Send this rank's tensor of each table (row ids, or [n, dim] rows) to every other
         rank; per table, every rank's, in rank order."""
         ops, received = [], []
         for t, mine in enumerate(own.values()):
             per_rank = []
             for peer, peer_sizes in enumerate(sizes):
-                if peer == rank:
+                if peer == self.rank:
                     per_rank.append(mine)
                     continue
                 n = peer_sizes[t]
@@ -266,8 +266,7 @@ class TableSync:
         """Copy the rows another rank alone changed; set every row that several ranks changed
         to (its value at the last sync) + each rank's change, added in rank order.
         `last_values` are the last sync's values of this rank's rows that others changed too."""
-        weights = self.tables[table]
-        rank = dist.get_rank()
+        weights, rank = self.tables[table], self.rank
         ids, alone = layout.per_rank[rank]
         _copy_rows(weights, ids[alone:], last_values)
         if not self.keep_all:
@@ -280,7 +279,7 @@ class TableSync:
 
     def dense_bytes(self) -> int:
         """What each rank sends to all-reduce the whole tables (as a ring all-reduce does)."""
-        world = dist.get_world_size()
+        world = self.world
         return 2 * (world - 1) * sum(_nbytes(t) for t in self.tables.values()) // world
 
     def log_fields(self) -> dict[str, float]:
