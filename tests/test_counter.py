@@ -43,6 +43,25 @@ def test_counts_are_exact_whatever_the_memory(tmp_path: Path, memory: int) -> No
         assert not counter.spilled and not (tmp_path / "spill").exists()
 
 
+def test_tables_wait_for_a_merge_only_until_they_match_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small vocabulary: the run stays tiny, so tables must not pile up to the budget's share.
+    monkeypatch.setattr(counter_module, "MIN_PENDING", 20_000)
+    counter = KeyCounter(tmp_path, 512 << 20)
+    blocks = zipf_blocks(blocks=60)
+    largest_wait = added = 0
+    for block in blocks:
+        tables = count_block(Tokenizer(), block.encode()).tables
+        added += sum(keys.nbytes + counts.nbytes for keys, counts in tables.values())
+        counter.add(tables)
+        largest_wait = max(largest_wait, counter.pending_bytes)
+        assert counter.pending_bytes < max(20_000, counter.run_bytes)
+
+    assert 0 < largest_wait < added / 4
+    counts = select_words(counter.merged(), min_count=1, max_vocab=None)
+    assert Counter(dict(counts.kept)) == Counter(" ".join(blocks).split())
+
+
 def test_select_words_keeps_min_count_and_the_commonest(tmp_path: Path) -> None:
     blocks = zipf_blocks(blocks=10)
     expected = Counter(" ".join(blocks).split())

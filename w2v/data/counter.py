@@ -24,6 +24,10 @@ COUNT = np.dtype("<i8")
 # about three times what it merges (a copy, the sort order, the result).
 PENDING_SHARE = 1 / 16
 RUN_SHARE = 1 / 4
+# Tables wait for a merge until they hold as much as the run they merge into, at least this much
+# and at most their share: a small vocabulary's counts (PTB: 160 KB a block) then never pile up
+# to the share, and each merge still costs no more than twice what it adds.
+MIN_PENDING = 4 << 20
 # Spilled runs of one width beyond this many are merged into one on disk, so that the final
 # merge reads a bounded number of files at once.
 MAX_RUNS = 64
@@ -62,8 +66,11 @@ class KeyCounter:
         for width, table in tables.items():
             self.pending.setdefault(width, []).append(table)
             self.pending_bytes += _nbytes(table)
-        if self.pending_bytes >= self.memory * PENDING_SHARE:
+        if self.pending_bytes >= self._pending_limit():
             self._merge_pending()
+
+    def _pending_limit(self) -> float:
+        return min(self.memory * PENDING_SHARE, max(MIN_PENDING, self.run_bytes))
 
     def merged(self) -> Iterator[Table]:
         """All keys with their total counts, in slices, each key once."""

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
+from w2v.data.allocator import keep_block_memory
 from w2v.errors import W2VError
 
 T = TypeVar("T")
@@ -78,6 +79,7 @@ def _result(future: Future[R]) -> R:
 def _start_worker(fn: Callable[[object], object], parent: int) -> None:
     global _task
     _task = fn
+    keep_block_memory()
     # Ctrl-C reaches the whole process group: the parent stops the pool, workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

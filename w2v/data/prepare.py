@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
+from w2v.data.allocator import keep_block_memory
 from w2v.data.corpus import OFFSETS, TOKENS, VOCAB, DatasetWriter, write_meta, write_phrases
 from w2v.data.counter import DEFAULT_MEMORY, KeyCounter, WordCounts, select_words
 from w2v.data.download import fetch
@@ -118,6 +119,7 @@ def prepare(
     sources = [str(s) for s in ([source] if single else source or [])]  # type: ignore[list-item]
     corpus, name, label = _resolve(sources, data_dir, name, progress)
     workers = workers if corpus.stored_size >= PARALLEL_MIN_BYTES else 1
+    keep_block_memory()
     start = time.perf_counter()
     with dataset_dir(data_dir, name, corpus.sources) as tmp:
         joiner = None

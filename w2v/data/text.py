@@ -32,7 +32,10 @@ from typing import BinaryIO
 
 from w2v.errors import W2VError
 
-CHUNK_BYTES = 2 << 20
+# A block's arrays take about 12 times its size while it is split, keyed and counted, and the
+# allocator keeps about as much again: 1 MB blocks keep `prepare` near 100 MB in one process
+# (BENCHMARKS.md, "Preparing large corpora").
+CHUNK_BYTES = 1 << 20
 # A longer run without white space is no text corpus; refusing it bounds memory.
 MAX_WORD_BYTES = 64 << 20
 WHITESPACE = (b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c")
