@@ -221,6 +221,30 @@ def test_each_row_of_a_bag_takes_its_words_stiffness(padded: bool) -> None:
     torch.testing.assert_close(at_rows, bag_counts().T @ per_word)
 
 
+@LAYOUTS
+def test_under_the_step_limit_a_words_rows_take_its_n_grams_mean_scale(padded: bool) -> None:
+    words = torch.tensor([0, 5, 5, 9, 15, 12])
+    given = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 0.5], dtype=torch.float64)
+    moves = torch.randn(6, DIM, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    model = model_with(SkipGram, 0, padded)
+    model.words.damping = 0.0  # as the trainer sets it under the limit
+    before = model.input.weight.detach().clone()
+    limit = 4.0
+
+    updates = model.words.row_updates(words, moves.clone(), ((words, given),))
+    SGD(model).apply("input", [updates], limit=limit)
+
+    counts = bag_counts()
+    per_word = torch.zeros(len(WORDS), dtype=torch.float64).index_add_(0, words, given)
+    row_scales = (limit / (counts.T @ per_word)).clamp(max=1.0)  # inf where no word: 1
+    ngrams = counts[:, len(WORDS):]
+    word_scales = (ngrams @ row_scales[len(WORDS):]) / ngrams.sum(1)
+    word_moves = torch.zeros(len(WORDS), DIM, dtype=torch.float64).index_add_(0, words, moves)
+    expected = counts.T @ (word_moves * word_scales[:, None])
+    torch.testing.assert_close(model.input.weight.detach() - before, expected)
+    assert 0 < word_scales[words].min() < word_scales[words].max() < 1  # scales differ by word
+
+
 def test_a_subword_run_trains_with_the_step_limit() -> None:
     batch = batch_of(5)
     model = model_with(SkipGram, 5, padded=False)

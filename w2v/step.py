@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from w2v.data.batcher import Batch
-from w2v.models.base import NegativeSamplingModel, RowUpdates, Updates
+from w2v.models.base import Bags, NegativeSamplingModel, RowUpdates, Updates
 
 
 class SGD:
@@ -82,6 +82,8 @@ class SGD:
             for ids, rows in zip(row_updates.ids, row_updates.rows, strict=True):
                 if stiffness is not None:  # min(1, limit / stiffness); 1 / 0 = inf: scale 1
                     scale = stiffness[ids].reciprocal_().mul_(limit).clamp_(max=1.0)
+                    if row_updates.bags is not None:
+                        scale = bag_scales(scale, row_updates.bags)
                     rows = rows.mul_(scale.unsqueeze(1))
                 if frozen is not None:
                     rows = rows.masked_fill(frozen[ids].unsqueeze(1), 0.0)
@@ -104,6 +106,15 @@ class SGD:
             for ids, part in row_updates.stiffness:
                 stiffness.index_add_(0, ids, part)
         return stiffness
+
+
+def bag_scales(scale: Tensor, bags: Bags) -> Tensor:
+    """Each entry's scale replaced by the mean scale of its bag's voting entries."""
+    votes = bags.votes.to(scale.dtype)
+    sums = scale.new_zeros(bags.count).index_add_(0, bags.bag_of, scale * votes)
+    counts = scale.new_zeros(bags.count).index_add_(0, bags.bag_of, votes)
+    voted = counts.index_select(0, bags.bag_of) > 0
+    return torch.where(voted, (sums / counts).index_select(0, bags.bag_of), scale)
 
 
 class Step:

@@ -54,6 +54,19 @@ class RowUpdates:
     ids: tuple[Tensor, ...]  # [n] row ids, for each part
     rows: tuple[Tensor, ...]  # [n, dim] the update of each of those rows
     stiffness: RowStiffness = ()  # when asked for
+    # Rows that move together, for a single part: the rows of each word's bag (w2v.models.subword)
+    bags: Bags | None = None
+
+
+@dataclass
+class Bags:
+    """Entry i of a part belongs to bag `bag_of[i]` (of `count`); under the step limit every
+    entry of a bag takes one scale, the mean of those of its entries marked in `votes` (the
+    bag's own where none is marked)."""
+
+    bag_of: Tensor  # [n] int64
+    votes: Tensor  # [n] bool
+    count: int
 
 
 @dataclass

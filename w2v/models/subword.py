@@ -15,7 +15,11 @@ reads and writes only the rows of the bags of its batch's words, never the whole
 fastText applies these updates one center at a time. A batch applies all of its centers' at
 once, computed from the same tables, so an n-gram that many of the batch's words share (such as
 "<th") would move by the sum of hundreds of updates in one step. Under the step limit
-(`w2v.step`) the limit holds such a row back, by the stiffness of all the words that hold it.
+(`w2v.step`) the limit holds such a row back, by the stiffness of all the words that hold it,
+and every row of a word's bag takes one scale, the mean of its n-gram rows' scales: a word's
+vector moves by its scaled update as a whole, and its n-grams learn as much as its own row
+(scaled row by row, the word's own row learned what its n-grams could not, and words outside
+the vocabulary lost: BENCHMARKS.md).
 With plain SGD its update is instead divided by the SHARED_ROW_DAMPING-th power of the number of
 the batch's distinct words whose bags hold it (counting repeats); a word's own row, held by one
 word, moves by its full update. Both at once held the n-grams back too far (BENCHMARKS.md).
@@ -42,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from w2v.models.base import RowStiffness, RowUpdates, WordInput
+from w2v.models.base import Bags, RowStiffness, RowUpdates, WordInput
 from w2v.subwords import Subwords, SubwordTable, compact
 
 # With plain SGD, the power of the count of a batch's words sharing a row that divides the row's
@@ -135,7 +139,13 @@ class SubwordInput(WordInput):
             if self.damping:
                 share = share * self._padded_damping(words, rows, share).view_as(share)
             moves = updates.unsqueeze(1) * share.unsqueeze(2)
-            return RowUpdates((rows,), (moves.view(-1, updates.shape[1]),), stiffness)
+            bags = None
+            if stiffness:
+                words_of = torch.arange(words.shape[0], device=words.device)
+                bags = Bags(words_of.repeat_interleave(weights.shape[1]),
+                            (weights > 0).reshape(-1) & (rows >= self.vocab_size),
+                            words.shape[0])
+            return RowUpdates((rows,), (moves.view(-1, updates.shape[1]),), stiffness, bags)
         bags = self._flat_bags(words)
         per_word = torch.zeros(bags.distinct.shape[0], updates.shape[1], dtype=updates.dtype,
                                device=updates.device).index_add_(0, bags.inverse, updates)
@@ -144,7 +154,10 @@ class SubwordInput(WordInput):
             holders = torch.bincount(bags.rows, minlength=self.table.weight.shape[0])
             moves.mul_(_damping(holders.index_select(0, bags.rows).to(updates.dtype),
                                 self.damping).unsqueeze(1))
-        return RowUpdates((bags.rows,), (moves,), stiffness)
+        word_bags = None
+        if stiffness:
+            word_bags = Bags(bags.owners, bags.rows >= self.vocab_size, bags.distinct.shape[0])
+        return RowUpdates((bags.rows,), (moves,), stiffness, word_bags)
 
     def _padded_damping(self, words: Tensor, rows: Tensor, held: Tensor) -> Tensor:
         """The damping of each entry of the padded bags of `words` (rows: their row ids, flat;
