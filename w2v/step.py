@@ -34,7 +34,8 @@ from w2v.models.base import Bags, NegativeSamplingModel, RowUpdates, Updates
 class SGD:
     """Adds row updates to a model's tables; rows of the input table marked in `frozen` [vocab]
     (bool) never change; with `step_limit` > 0, each row's summed update in a step is scaled by
-    min(1, step_limit / (lr * its stiffness))."""
+    min(1, step_limit / (lr * its stiffness)); the rows of a word's bag (`RowUpdates.bags`)
+    take one scale, `bag_scales`."""
 
     def __init__(self, model: NegativeSamplingModel, frozen: Tensor | None = None,
                  step_limit: float = 0.0) -> None:
@@ -75,7 +76,7 @@ class SGD:
               limit: float | Tensor | None = None) -> None:
         """table[ids] += rows for every part, in order (so the sums are the same every run), in
         the table `name` ("input" or "output"); with a limit, each row's rows scaled by
-        min(1, limit / its stiffness)."""
+        min(1, limit / its stiffness), or by their bag's scale where the updates have bags."""
         table = getattr(self.model, name).weight
         stiffness = None if limit is None else self._summed_stiffness(name, table, updates)
         for row_updates in updates:

@@ -6,7 +6,8 @@ page fault per 4 KB: three times the page faults and 5 s more system time on a 6
 Fixed thresholds keep up to TRIM_BYTES of free memory for the next block and put only arrays of
 MMAP_BYTES or more in pages of their own (glibc would otherwise raise that limit as it goes, and
 the free memory it then keeps grows with the largest array freed). BENCHMARKS.md, "Preparing
-large corpora", has the measurements.
+large corpora", has the measurements. The setting is process-wide: a program that calls
+`w2v.prepare` keeps it afterwards, which costs it at most TRIM_BYTES of idle memory.
 """
 
 from __future__ import annotations

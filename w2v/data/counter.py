@@ -26,7 +26,7 @@ PENDING_SHARE = 1 / 16
 RUN_SHARE = 1 / 4
 # Tables wait for a merge until they hold as much as the run they merge into, at least this much
 # and at most their share: a small vocabulary's counts (PTB: 160 KB a block) then never pile up
-# to the share, and each merge still costs no more than twice what it adds.
+# to the share, and below the share a merge costs at most twice what it adds.
 MIN_PENDING = 4 << 20
 # Spilled runs of one width beyond this many are merged into one on disk, so that the final
 # merge reads a bounded number of files at once.

@@ -79,7 +79,7 @@ def _result(future: Future[R]) -> R:
 def _start_worker(fn: Callable[[object], object], parent: int) -> None:
     global _task
     _task = fn
-    keep_block_memory()
+    keep_block_memory()  # the items are blocks of text (w2v.data.allocator)
     # Ctrl-C reaches the whole process group: the parent stops the pool, workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
